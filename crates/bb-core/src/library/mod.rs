@@ -1,0 +1,8 @@
+//! The library: what one source says about one book (`record`), identifiers parsed at the
+//! edge (`identifiers`), and how records become one deduplicated library.
+
+pub mod identifiers;
+pub mod record;
+
+pub use identifiers::{IdScheme, Identifier};
+pub use record::*;

@@ -1,0 +1,229 @@
+//! `SourceRecord`: one book as one source (an export row, an API item) describes it,
+//! already mapped to bookbridge's vocabulary but not yet merged.
+
+use super::identifiers::Identifier;
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The formats a user can own a work in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Print,
+    Ebook,
+    Audiobook,
+}
+
+/// Where the user is with a work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReadingStatus {
+    ToRead,
+    Reading,
+    Read,
+    DidNotFinish,
+    Paused,
+}
+
+impl ReadingStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadingStatus::ToRead => "to-read",
+            ReadingStatus::Reading => "reading",
+            ReadingStatus::Read => "read",
+            ReadingStatus::DidNotFinish => "did-not-finish",
+            ReadingStatus::Paused => "paused",
+        }
+    }
+}
+
+/// A calendar date known to a year, a month or a day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PartialDate {
+    pub year: i32,
+    pub month: Option<u32>,
+    pub day: Option<u32>,
+}
+
+impl PartialDate {
+    pub fn from_date(d: NaiveDate) -> Self {
+        Self {
+            year: d.year(),
+            month: Some(d.month()),
+            day: Some(d.day()),
+        }
+    }
+
+    /// ISO 8601 at the known precision: `2021`, `2021-03` or `2021-03-04`.
+    pub fn to_iso(&self) -> String {
+        match (self.month, self.day) {
+            (Some(m), Some(d)) => format!("{:04}-{m:02}-{d:02}", self.year),
+            (Some(m), None) => format!("{:04}-{m:02}", self.year),
+            _ => format!("{:04}", self.year),
+        }
+    }
+}
+
+/// A series a work belongs to. Position is kept as text: `1`, `1.5`, `0.5`, `1-3` all occur.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeriesEntry {
+    pub name: String,
+    pub position: Option<String>,
+}
+
+/// The user's own rating, in hundredths of a star (0.5 stars = 50, 3.75 stars = 375).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Rating(pub u16);
+
+impl Rating {
+    /// From a star value on a 0–5 scale; `None` for 0 (no rating) or out of range.
+    pub fn from_stars(stars: f64) -> Option<Self> {
+        if !(stars > 0.0 && stars <= 5.0) {
+            return None;
+        }
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // range checked above
+        Some(Self((stars * 100.0).round() as u16))
+    }
+
+    pub fn stars(self) -> f64 {
+        f64::from(self.0) / 100.0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Review {
+    /// Plain text (any HTML from the source already turned into safe text).
+    pub text: String,
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// One read-through (or listen-through).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ReadThrough {
+    pub started: Option<PartialDate>,
+    pub finished: Option<PartialDate>,
+}
+
+/// Where in the work the user is, in the unit the source uses.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "unit", content = "value", rename_all = "lowercase")]
+pub enum Position {
+    Pages(u32),
+    Percent(f64),
+    Seconds(u64),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    /// 0.0 ..= 1.0
+    pub fraction: f64,
+    pub position: Option<Position>,
+    pub at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HighlightKind {
+    Highlight,
+    Note,
+}
+
+/// A highlight, or a note standing on its own. A note attached to a highlight lives in its
+/// `note` field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Highlight {
+    pub text: String,
+    pub note: Option<String>,
+    /// As the source gives it: `Location 120-123`, `page 7`, a Kobo bookmark path, …
+    pub location: Option<String>,
+    /// A sortable start position where one can be derived (Kindle location start, …).
+    pub location_start: Option<u64>,
+    pub location_end: Option<u64>,
+    pub at: Option<DateTime<Utc>>,
+    pub kind: HighlightKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cover {
+    pub url: String,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+}
+
+/// Facts about the edition this source saw.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Edition {
+    pub publisher: Option<String>,
+    pub published: Option<PartialDate>,
+    pub pages: Option<u32>,
+    pub language: Option<String>,
+    /// `Paperback`, `Kindle Edition`, `Audible Audio`, … as the source says it.
+    pub binding: Option<String>,
+    /// Audio runtime in seconds.
+    pub runtime_secs: Option<u64>,
+}
+
+/// One book as one source describes it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SourceRecord {
+    /// The source's own id for this record (Goodreads Book Id, ASIN, LibraryThing books_id…),
+    /// or `None` when the format has none (Kindle clippings: title + author only).
+    pub external_id: Option<String>,
+    /// The title exactly as the source gave it.
+    pub title: String,
+    pub subtitle: Option<String>,
+    pub authors: Vec<String>,
+    pub narrators: Vec<String>,
+    pub translators: Vec<String>,
+    pub series: Vec<SeriesEntry>,
+    pub identifiers: Vec<Identifier>,
+    pub formats: Vec<Format>,
+    pub edition: Option<Edition>,
+    pub status: Option<ReadingStatus>,
+    /// When the source says the status was last set (falls back to `added_at` in merging).
+    pub status_at: Option<DateTime<Utc>>,
+    /// Shelves and tags, as named by the user (exclusive status shelves excluded).
+    pub shelves: Vec<String>,
+    pub rating: Option<Rating>,
+    pub review: Option<Review>,
+    pub reads: Vec<ReadThrough>,
+    pub progress: Option<Progress>,
+    pub highlights: Vec<Highlight>,
+    pub covers: Vec<Cover>,
+    /// When the user added the work at this source.
+    pub added_at: Option<DateTime<Utc>>,
+    /// The record as received (a CSV row as a header→value object, an API item verbatim).
+    pub raw: serde_json::Value,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rating_keeps_fractions_and_drops_zero() {
+        assert_eq!(Rating::from_stars(3.75), Some(Rating(375)));
+        assert_eq!(Rating::from_stars(0.0), None);
+        assert_eq!(Rating::from_stars(5.5), None);
+        assert!((Rating(450).stars() - 4.5).abs() < f64::EPSILON);
+    }
+
+    #[test]
+    fn partial_dates_print_at_their_precision() {
+        let d = PartialDate {
+            year: 2021,
+            month: Some(3),
+            day: None,
+        };
+        assert_eq!(d.to_iso(), "2021-03");
+        assert_eq!(
+            PartialDate {
+                year: 1999,
+                month: None,
+                day: None
+            }
+            .to_iso(),
+            "1999"
+        );
+    }
+}

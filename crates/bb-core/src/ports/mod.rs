@@ -1,0 +1,8 @@
+//! Ports: what the domain needs from the outside world. Adapters implement them
+//! (`bb-store` for storage, `bb-vault` for sealing secrets).
+
+pub mod sealer;
+pub mod store;
+
+pub use sealer::{SealError, Sealer};
+pub use store::*;
