@@ -2,6 +2,8 @@
 //! edge (`identifiers`), and how records become one deduplicated library.
 
 pub mod identifiers;
+pub mod matching;
+pub mod normalize;
 pub mod record;
 
 pub use identifiers::{IdScheme, Identifier};
