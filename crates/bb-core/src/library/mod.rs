@@ -5,6 +5,7 @@ pub mod identifiers;
 pub mod matching;
 pub mod normalize;
 pub mod record;
+pub mod resolve;
 
 pub use identifiers::{IdScheme, Identifier};
 pub use record::*;
