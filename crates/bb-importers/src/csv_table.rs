@@ -194,6 +194,18 @@ impl CsvTable {
     }
 }
 
+impl CsvTable {
+    /// Turns the table into the import's row stream, mapping each decoded row with `map`.
+    pub fn into_rows<F>(mut self, mut map: F) -> crate::Rows
+    where
+        F: FnMut(CsvRow) -> crate::RowResult + Send + 'static,
+    {
+        Box::new(std::iter::from_fn(move || {
+            self.next_row().map(|row| row.and_then(&mut map))
+        }))
+    }
+}
+
 fn read_error_message(e: &csv::Error) -> String {
     match e.kind() {
         csv::ErrorKind::Io(io) => format!("the file could not be read past this row: {io}"),

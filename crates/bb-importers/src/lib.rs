@@ -21,6 +21,7 @@ pub mod text;
 mod calibre;
 mod goodreads;
 mod librarything;
+mod mapping;
 mod openlibrary;
 mod storygraph;
 

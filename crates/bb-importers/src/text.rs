@@ -105,34 +105,145 @@ pub fn decode_entities(s: &str) -> String {
     out
 }
 
+/// HTML named character references: Latin-1 and the common punctuation ones.
+/// Sorted by name for binary search.
+const NAMED_ENTITIES: &[(&str, char)] = &[
+    ("AElig", '\u{c6}'),
+    ("Aacute", '\u{c1}'),
+    ("Acirc", '\u{c2}'),
+    ("Agrave", '\u{c0}'),
+    ("Aring", '\u{c5}'),
+    ("Atilde", '\u{c3}'),
+    ("Auml", '\u{c4}'),
+    ("Ccedil", '\u{c7}'),
+    ("Dagger", '\u{2021}'),
+    ("ETH", '\u{d0}'),
+    ("Eacute", '\u{c9}'),
+    ("Ecirc", '\u{ca}'),
+    ("Egrave", '\u{c8}'),
+    ("Euml", '\u{cb}'),
+    ("Iacute", '\u{cd}'),
+    ("Icirc", '\u{ce}'),
+    ("Igrave", '\u{cc}'),
+    ("Iuml", '\u{cf}'),
+    ("Ntilde", '\u{d1}'),
+    ("OElig", '\u{152}'),
+    ("Oacute", '\u{d3}'),
+    ("Ocirc", '\u{d4}'),
+    ("Ograve", '\u{d2}'),
+    ("Oslash", '\u{d8}'),
+    ("Otilde", '\u{d5}'),
+    ("Ouml", '\u{d6}'),
+    ("Scaron", '\u{160}'),
+    ("THORN", '\u{de}'),
+    ("Uacute", '\u{da}'),
+    ("Ucirc", '\u{db}'),
+    ("Ugrave", '\u{d9}'),
+    ("Uuml", '\u{dc}'),
+    ("Yacute", '\u{dd}'),
+    ("aacute", '\u{e1}'),
+    ("acirc", '\u{e2}'),
+    ("acute", '\u{b4}'),
+    ("aelig", '\u{e6}'),
+    ("agrave", '\u{e0}'),
+    ("amp", '\u{26}'),
+    ("apos", '\u{27}'),
+    ("aring", '\u{e5}'),
+    ("atilde", '\u{e3}'),
+    ("auml", '\u{e4}'),
+    ("bdquo", '\u{201e}'),
+    ("brvbar", '\u{a6}'),
+    ("bull", '\u{2022}'),
+    ("ccedil", '\u{e7}'),
+    ("cedil", '\u{b8}'),
+    ("cent", '\u{a2}'),
+    ("copy", '\u{a9}'),
+    ("curren", '\u{a4}'),
+    ("dagger", '\u{2020}'),
+    ("deg", '\u{b0}'),
+    ("divide", '\u{f7}'),
+    ("eacute", '\u{e9}'),
+    ("ecirc", '\u{ea}'),
+    ("egrave", '\u{e8}'),
+    ("emsp", '\u{2003}'),
+    ("ensp", '\u{2002}'),
+    ("eth", '\u{f0}'),
+    ("euml", '\u{eb}'),
+    ("euro", '\u{20ac}'),
+    ("frac12", '\u{bd}'),
+    ("frac14", '\u{bc}'),
+    ("frac34", '\u{be}'),
+    ("gt", '\u{3e}'),
+    ("hellip", '\u{2026}'),
+    ("iacute", '\u{ed}'),
+    ("icirc", '\u{ee}'),
+    ("iexcl", '\u{a1}'),
+    ("igrave", '\u{ec}'),
+    ("iquest", '\u{bf}'),
+    ("iuml", '\u{ef}'),
+    ("laquo", '\u{ab}'),
+    ("ldquo", '\u{201c}'),
+    ("lrm", '\u{200e}'),
+    ("lsaquo", '\u{2039}'),
+    ("lsquo", '\u{2018}'),
+    ("lt", '\u{3c}'),
+    ("macr", '\u{af}'),
+    ("mdash", '\u{2014}'),
+    ("micro", '\u{b5}'),
+    ("middot", '\u{b7}'),
+    ("nbsp", '\u{a0}'),
+    ("ndash", '\u{2013}'),
+    ("not", '\u{ac}'),
+    ("ntilde", '\u{f1}'),
+    ("oacute", '\u{f3}'),
+    ("ocirc", '\u{f4}'),
+    ("oelig", '\u{153}'),
+    ("ograve", '\u{f2}'),
+    ("ordf", '\u{aa}'),
+    ("ordm", '\u{ba}'),
+    ("oslash", '\u{f8}'),
+    ("otilde", '\u{f5}'),
+    ("ouml", '\u{f6}'),
+    ("para", '\u{b6}'),
+    ("permil", '\u{2030}'),
+    ("plusmn", '\u{b1}'),
+    ("pound", '\u{a3}'),
+    ("quot", '\u{22}'),
+    ("raquo", '\u{bb}'),
+    ("rdquo", '\u{201d}'),
+    ("reg", '\u{ae}'),
+    ("rlm", '\u{200f}'),
+    ("rsaquo", '\u{203a}'),
+    ("rsquo", '\u{2019}'),
+    ("sbquo", '\u{201a}'),
+    ("scaron", '\u{161}'),
+    ("sect", '\u{a7}'),
+    ("shy", '\u{ad}'),
+    ("sup1", '\u{b9}'),
+    ("sup2", '\u{b2}'),
+    ("sup3", '\u{b3}'),
+    ("szlig", '\u{df}'),
+    ("thinsp", '\u{2009}'),
+    ("thorn", '\u{fe}'),
+    ("times", '\u{d7}'),
+    ("trade", '\u{2122}'),
+    ("uacute", '\u{fa}'),
+    ("ucirc", '\u{fb}'),
+    ("ugrave", '\u{f9}'),
+    ("uml", '\u{a8}'),
+    ("uuml", '\u{fc}'),
+    ("yacute", '\u{fd}'),
+    ("yen", '\u{a5}'),
+    ("yuml", '\u{ff}'),
+    ("zwj", '\u{200d}'),
+    ("zwnj", '\u{200c}'),
+];
+
 fn named_entity(name: &str) -> Option<char> {
-    Some(match name {
-        "amp" => '&',
-        "lt" => '<',
-        "gt" => '>',
-        "quot" => '"',
-        "apos" => '\'',
-        "nbsp" => '\u{a0}',
-        "hellip" => '…',
-        "mdash" => '—',
-        "ndash" => '–',
-        "lsquo" => '‘',
-        "rsquo" => '’',
-        "ldquo" => '“',
-        "rdquo" => '”',
-        "laquo" => '«',
-        "raquo" => '»',
-        "copy" => '©',
-        "eacute" => 'é',
-        "egrave" => 'è',
-        "agrave" => 'à',
-        "ccedil" => 'ç',
-        "uuml" => 'ü',
-        "ouml" => 'ö',
-        "auml" => 'ä',
-        "szlig" => 'ß',
-        _ => return None,
-    })
+    NAMED_ENTITIES
+        .binary_search_by(|(n, _)| (*n).cmp(name))
+        .ok()
+        .map(|i| NAMED_ENTITIES[i].1)
 }
 
 /// Collapses runs of whitespace to one space (`Thomas  Day` → `Thomas Day`).
@@ -248,10 +359,13 @@ pub struct People {
     pub authors: Vec<String>,
     pub translators: Vec<String>,
     pub narrators: Vec<String>,
+    /// Editors, illustrators…: kept only to stand in when a book credits no author at all
+    /// (an anthology with two editors is still found by their names).
+    pub others: Vec<String>,
 }
 
 impl People {
-    /// Adds `name` under `role`; [`Role::Other`] is dropped (it stays in the raw row).
+    /// Adds `name` under `role`.
     pub fn add(&mut self, name: &str, role: Role) {
         let name = collapse_spaces(name);
         if name.is_empty() {
@@ -261,11 +375,23 @@ impl People {
             Role::Author => &mut self.authors,
             Role::Translator => &mut self.translators,
             Role::Narrator => &mut self.narrators,
-            Role::Other => return,
+            Role::Other => &mut self.others,
         };
         if !list.contains(&name) {
             list.push(name);
         }
+    }
+
+    /// Moves the names into a record; other contributors become authors only when nobody
+    /// is credited as one.
+    pub fn fill_into(self, rec: &mut bb_core::library::SourceRecord) {
+        rec.authors = if self.authors.is_empty() {
+            self.others
+        } else {
+            self.authors
+        };
+        rec.translators = self.translators;
+        rec.narrators = self.narrators;
     }
 
     /// Adds a name that may carry a role suffix; `default` applies when it has none.
