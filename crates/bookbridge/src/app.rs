@@ -1,0 +1,127 @@
+//! Wiring: configuration → logging, store, vault and use-cases.
+
+use crate::config::{Config, LogFormat};
+use anyhow::{Context, Result};
+use bb_core::accounts::{AccountPolicy, Accounts};
+use bb_core::clock::{Clock, SystemClock};
+use bb_core::ports::Store;
+use bb_vault::{Keyring, Vault};
+use secrecy::ExposeSecret;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tracing_subscriber::EnvFilter;
+
+pub fn init_logging(config: &Config) {
+    let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second init (tests) is harmless.
+    let _ = match config.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// The opened backends and use-cases a command needs.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub accounts: Accounts,
+}
+
+impl App {
+    /// Opens the database (applying migrations, as every start does).
+    pub async fn open(config: Config) -> Result<Self> {
+        let url = config.database_url();
+        if url.starts_with("sqlite:") {
+            create_private_dir(&config.data_dir).with_context(|| {
+                format!(
+                    "cannot create the data directory {}",
+                    config.data_dir.display()
+                )
+            })?;
+        }
+        let store = bb_store::open(&url, true)
+            .await
+            .with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let policy = AccountPolicy {
+            session_idle: chrono::Duration::minutes(config.session.idle_minutes),
+            session_absolute: chrono::Duration::hours(config.session.absolute_hours),
+            login_failures_per_account: config.login.failures_per_account,
+            login_failures_per_ip: config.login.failures_per_ip,
+            login_window: chrono::Duration::minutes(config.login.window_minutes),
+            ..AccountPolicy::default()
+        };
+        let accounts = Accounts::new(store.clone(), clock.clone(), policy);
+        Ok(Self {
+            config: Arc::new(config),
+            store,
+            clock,
+            accounts,
+        })
+    }
+
+    /// The keyring and, when it came from a file bookbridge may write, that file.
+    pub fn keyring(&self) -> Result<(Keyring, Option<PathBuf>)> {
+        if let Some(keys) = &self.config.master_key {
+            let ring = Keyring::from_base64_list(keys.expose_secret())
+                .context("BOOKBRIDGE_MASTER_KEY is not usable")?;
+            return Ok((ring, None));
+        }
+        let path = self.config.master_key_path();
+        if self.config.master_key_file.is_some() {
+            let ring = Keyring::load_file(&path)
+                .with_context(|| format!("cannot read the master key file {}", path.display()))?;
+            return Ok((ring, Some(path)));
+        }
+        let (ring, created) = Keyring::load_or_create_file(&path).with_context(|| {
+            format!(
+                "cannot read or create the master key file {}",
+                path.display()
+            )
+        })?;
+        if created {
+            tracing::warn!(
+                path = %path.display(),
+                "created a new master key; back it up: without it, stored credentials cannot be read"
+            );
+        }
+        Ok((ring, Some(path)))
+    }
+
+    /// Opens the vault, refusing to start when the key does not match the database.
+    pub async fn vault(&self) -> Result<(Arc<Vault>, Option<PathBuf>)> {
+        let (ring, path) = self.keyring()?;
+        let vault = Vault::open(ring, self.store.clone(), self.clock.clone())
+            .await
+            .context("cannot open the credential vault")?;
+        Ok((Arc::new(vault), path))
+    }
+}
+
+/// The data directory holds the database and the master key: owner-only from the start.
+fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// A database URL safe to print: any password replaced.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => raw.to_owned(),
+    }
+}

@@ -1,0 +1,116 @@
+//! The command line: global flags and one subcommand per file in `cmd/`.
+
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "bookbridge",
+    version,
+    about = "One library you own, from every account you have elsewhere"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Configuration file (TOML); see `bookbridge config example`
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory [env: BOOKBRIDGE_DATA_DIR] [default: ./data]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// sqlite://… or postgres://… [env: BOOKBRIDGE_DATABASE_URL] [default: sqlite://<data-dir>/bookbridge.db]
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the web service and API
+    Serve {
+        /// Address to listen on [default: 127.0.0.1:8080]
+        #[arg(long, value_name = "ADDR")]
+        bind: Option<SocketAddr>,
+    },
+    /// Apply pending database migrations
+    Migrate,
+    /// Manage local accounts
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage personal access tokens for the API
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Show a user's audit log, newest first
+    Audit {
+        #[arg(long)]
+        user: String,
+        /// How many entries
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage the master keys that encrypt stored credentials
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Show configuration help
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user (password from a prompt, or one line on stdin)
+    Add { name: String },
+    /// List users
+    List,
+    /// Change a user's password (ends their sessions)
+    Passwd { name: String },
+    /// Delete a user and everything they own
+    Delete { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; prints it alone on stdout, once
+    Create {
+        #[arg(long)]
+        user: String,
+        /// A label to recognise it by
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List a user's tokens
+    List {
+        #[arg(long)]
+        user: String,
+    },
+    /// Revoke a token by id
+    Revoke {
+        id: i64,
+        #[arg(long)]
+        user: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Add a new master key version and re-wrap every data key (resumable)
+    Rotate,
+    /// Stop accepting an old master key version (refused while still in use)
+    Retire { version: u32 },
+    /// Show master key versions and how many data keys each wraps
+    Status,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print every option with its default and meaning
+    Example,
+}

@@ -1,0 +1,43 @@
+//! One module per subcommand.
+
+mod audit;
+mod config;
+mod keys;
+mod serve;
+mod token;
+mod user;
+
+use crate::app::{self, App};
+use crate::cli::{Cli, Command};
+use crate::config::{Config, Overrides, ServeOverride};
+use anyhow::{Result, anyhow};
+
+pub async fn run(cli: Cli) -> Result<()> {
+    if let Command::Config(c) = &cli.command {
+        return config::run(c);
+    }
+    let overrides = Overrides {
+        data_dir: cli.global.data_dir.clone(),
+        database_url: cli.global.database_url.clone(),
+        serve: match &cli.command {
+            Command::Serve { bind: Some(bind) } => Some(ServeOverride { bind: *bind }),
+            _ => None,
+        },
+    };
+    let config = Config::load(cli.global.config.as_deref(), &overrides).map_err(|e| anyhow!(e))?;
+    app::init_logging(&config);
+    let app = App::open(config).await?;
+    match cli.command {
+        Command::Serve { .. } => serve::run(app).await,
+        Command::Migrate => {
+            // App::open has applied them.
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::User(c) => user::run(&app, c).await,
+        Command::Token(c) => token::run(&app, c).await,
+        Command::Audit { user, limit, json } => audit::run(&app, &user, limit, json).await,
+        Command::Keys(c) => keys::run(&app, c).await,
+        Command::Config(_) => Ok(()),
+    }
+}
