@@ -61,6 +61,23 @@ pub(crate) fn parse(reader: Box<dyn Read + Send>) -> Result<Rows, ImportError> {
     Ok(table.into_rows(move |row| map_row(&c, row)))
 }
 
+/// `Exclusive Shelf` gives the status; `Bookshelves` the other shelves. A custom exclusive
+/// shelf that names no status (`waiting`) is kept as a shelf and leaves the status unknown.
+fn shelves_and_status(rec: &mut SourceRecord, exclusive: Option<&str>, bookshelves: Option<&str>) {
+    rec.status = exclusive.and_then(status_from_word);
+    for shelf in bookshelves.map(|s| split_list(s, ",")).unwrap_or_default() {
+        let is_exclusive = exclusive.is_some_and(|e| e.eq_ignore_ascii_case(&shelf));
+        if !is_exclusive && status_from_word(&shelf).is_none() {
+            add_shelf(&mut rec.shelves, &shelf);
+        }
+    }
+    if let Some(e) = exclusive
+        && rec.status.is_none()
+    {
+        add_shelf(&mut rec.shelves, e);
+    }
+}
+
 fn map_row(c: &Columns, mut row: CsvRow) -> RowResult {
     let mut rec = SourceRecord {
         title: row.get(c.title).unwrap_or_default().to_string(),
@@ -118,24 +135,7 @@ fn map_row(c: &Columns, mut row: CsvRow) -> RowResult {
         ..Edition::default()
     });
 
-    let exclusive = row.get(c.exclusive_shelf);
-    rec.status = exclusive.and_then(status_from_word);
-    for shelf in row
-        .get(c.bookshelves)
-        .map(|s| split_list(s, ","))
-        .unwrap_or_default()
-    {
-        let is_exclusive = exclusive.is_some_and(|e| e.eq_ignore_ascii_case(&shelf));
-        if !is_exclusive && status_from_word(&shelf).is_none() {
-            add_shelf(&mut rec.shelves, &shelf);
-        }
-    }
-    // A custom exclusive shelf that names no status (`waiting`) is still the user's shelf.
-    if let Some(e) = exclusive
-        && rec.status.is_none()
-    {
-        add_shelf(&mut rec.shelves, e);
-    }
+    shelves_and_status(&mut rec, row.get(c.exclusive_shelf), row.get(c.bookshelves));
 
     let finished = match row.get(c.date_read) {
         Some(d) => Some(
