@@ -40,6 +40,7 @@ impl Modify for SecuritySchemes {
         api::tokens::list,
         api::tokens::create,
         api::tokens::revoke,
+        serve,
     ),
     modifiers(&SecuritySchemes),
 )]

@@ -2,9 +2,10 @@
 
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
+use crate::extract::Query;
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use bb_core::audit::AuditEntry;
 use serde::{Deserialize, Serialize};
 

@@ -2,8 +2,8 @@
 
 use crate::auth::{ClientIp, session_cookie};
 use crate::error::ApiError;
+use crate::extract::Json;
 use crate::state::AppState;
-use axum::Json;
 use axum::extract::State;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -57,7 +57,7 @@ pub async fn login(
         .await?;
     let max_age = state.accounts.policy().session_absolute.num_seconds();
     let cookie = cookie(&state, outcome.session_id.expose_secret(), max_age)?;
-    let mut res = Json(SessionInfo {
+    let mut res = axum::Json(SessionInfo {
         username: outcome.user.username,
     })
     .into_response();

@@ -2,9 +2,10 @@
 
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
+use crate::extract::{Json as JsonBody, Path};
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use bb_core::ids::TokenId;
 use bb_core::ports::ApiToken;
@@ -72,7 +73,7 @@ pub async fn list(
 pub async fn create(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    Json(req): Json<CreateToken>,
+    JsonBody(req): JsonBody<CreateToken>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
     let (secret, record) = state
         .accounts
