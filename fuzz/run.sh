@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every importer fuzz target for SECONDS each (default 60).
+# Needs cargo-fuzz: cargo install cargo-fuzz --version 0.13.2 --locked
+# RUSTC_BOOTSTRAP lets the stable toolchain accept the sanitizer flags cargo-fuzz passes.
+set -euo pipefail
+seconds="${1:-60}"
+cd "$(dirname "$0")"
+targets=(goodreads_csv storygraph_csv librarything_json librarything_tsv openlibrary_csv calibre_csv calibre_opf)
+for target in "${targets[@]}"; do
+    echo "== fuzzing $target for ${seconds}s"
+    # Seed each corpus with the real exports so the fuzzer starts past the header checks.
+    corpus="corpus/$target"
+    mkdir -p "$corpus"
+    case "$target" in
+        goodreads_csv) seeds=(../../shared/fixtures/real/goodreads/*.csv) ;;
+        storygraph_csv) seeds=(../../shared/fixtures/real/storygraph/*.csv) ;;
+        librarything_json) seeds=() ;; # 395 KB: too big a seed; the fuzzer finds `{` quickly
+        librarything_tsv) seeds=(../../shared/fixtures/real/librarything/*.tsv) ;;
+        openlibrary_csv) seeds=(../../shared/fixtures/real/openlibrary/*.csv) ;;
+        calibre_csv) seeds=(../../shared/fixtures/real/calibre/*.csv) ;;
+        calibre_opf) seeds=(../../shared/fixtures/real/calibre/*.opf) ;;
+    esac
+    for s in "${seeds[@]}"; do
+        [ -f "$s" ] && cp "$s" "$corpus/"
+    done
+    RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" "$corpus" -- -max_total_time="$seconds" -rss_limit_mb=2048
+done
