@@ -285,3 +285,29 @@ impl fmt::Debug for RowCap {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_row_cap_ends_the_stream_with_one_error() {
+        let many: Rows = Box::new(
+            std::iter::repeat_with(|| Ok(bb_core::library::SourceRecord::default()))
+                .take(usize::try_from(MAX_ROWS).unwrap() + 5),
+        );
+        let mut capped = RowCap::new(many);
+        let mut ok = 0u64;
+        let mut errors = Vec::new();
+        for row in capped.by_ref() {
+            match row {
+                Ok(_) => ok += 1,
+                Err(e) => errors.push(e),
+            }
+        }
+        assert_eq!(ok, MAX_ROWS);
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].message.contains("more than 1000000 books"));
+        assert!(capped.next().is_none());
+    }
+}

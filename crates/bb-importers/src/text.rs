@@ -595,6 +595,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn entity_table_is_sorted_for_binary_search() {
+        assert!(NAMED_ENTITIES.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(
+            decode_entities("L&oacute;pez &Eacute;mile &euro;5 &bogus;"),
+            "López Émile €5 &bogus;"
+        );
+    }
+
+    #[test]
     fn html_reviews_become_plain_text() {
         assert_eq!(
             html_to_text("Great.<br/><br/>Really &amp; truly <b>great</b> &#8211; I &lt;3 it"),

@@ -127,3 +127,54 @@ fn an_empty_file_is_a_whole_file_error() {
         );
     }
 }
+
+/// A reader that makes up a 100k-row export on the fly and counts what was taken from it.
+struct Generated {
+    header: Vec<u8>,
+    rows: u64,
+    next: u64,
+    pending: Vec<u8>,
+    consumed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl std::io::Read for Generated {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.pending.is_empty() {
+            if !self.header.is_empty() {
+                self.pending = std::mem::take(&mut self.header);
+            } else if self.next < self.rows {
+                self.next += 1;
+                self.pending =
+                    format!("Book {n},Author {n},,read,4.5\n", n = self.next).into_bytes();
+            } else {
+                return Ok(0);
+            }
+        }
+        let n = buf.len().min(self.pending.len());
+        buf[..n].copy_from_slice(&self.pending[..n]);
+        self.pending.drain(..n);
+        self.consumed
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_100k_row_file_streams() {
+    let consumed = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let reader = Generated {
+        header: b"Title,Authors,ISBN/UID,Read Status,Star Rating\n".to_vec(),
+        rows: 100_000,
+        next: 0,
+        pending: Vec::new(),
+        consumed: consumed.clone(),
+    };
+    let mut rows = parse_reader(StorygraphCsv, Box::new(reader)).unwrap();
+    let first = rows.next().unwrap().unwrap();
+    assert_eq!(first.title, "Book 1");
+    // The first book arrives after one buffer's worth of input, not the whole file.
+    assert!(consumed.load(std::sync::atomic::Ordering::Relaxed) < 256 * 1024);
+    let rest = rows.flatten().count();
+    assert_eq!(rest, 99_999);
+    assert!(consumed.load(std::sync::atomic::Ordering::Relaxed) > 3_000_000);
+}
