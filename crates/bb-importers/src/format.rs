@@ -39,6 +39,9 @@ fn detect_json(text: &str) -> Option<ImportFormat> {
     if text.starts_with('{') && text.contains("\"books_id\"") {
         return Some(ImportFormat::LibrarythingJson);
     }
+    if let Some(f) = crate::audible_api::detect_json(text) {
+        return Some(f);
+    }
     None
 }
 
@@ -55,6 +58,10 @@ fn detect_table(head: &[u8]) -> Option<ImportFormat> {
     let names = header_names(head);
     if names.len() < 2 {
         return None;
+    }
+    let delimiter = crate::csv_table::sniff_delimiter(head);
+    if let Some(f) = crate::audible_api::detect_table(&names, delimiter) {
+        return Some(f);
     }
     let has = |n: &str| names.iter().any(|h| h == n);
     if has("book id") && has("primary author") {

@@ -18,6 +18,12 @@ pub mod format;
 pub mod json_stream;
 pub mod text;
 
+pub mod audible_api;
+mod audible_cli;
+pub mod kindle;
+pub mod kobo;
+mod libation;
+
 mod calibre;
 mod goodreads;
 mod librarything;
@@ -208,13 +214,14 @@ pub fn parse_reader(
         ImportFormat::OpenlibraryCsv => openlibrary::parse(reader)?,
         ImportFormat::CalibreCsv => calibre::parse_csv(reader)?,
         ImportFormat::CalibreOpf => calibre::parse_opf(reader)?,
-        ImportFormat::AudibleCliJson
-        | ImportFormat::AudibleCliCsv
-        | ImportFormat::AudibleCliTsv
-        | ImportFormat::LibationJson
-        | ImportFormat::LibationCsv
-        | ImportFormat::AudibleApiJson
-        | ImportFormat::KindleClippings => return Err(not_available(format)),
+        ImportFormat::AudibleCliJson => audible_cli::parse_json(reader)?,
+        ImportFormat::AudibleCliCsv | ImportFormat::AudibleCliTsv => {
+            audible_cli::parse_table(reader)?
+        }
+        ImportFormat::LibationJson => libation::parse_json(reader)?,
+        ImportFormat::LibationCsv => libation::parse_csv(reader)?,
+        ImportFormat::AudibleApiJson => audible_api::parse(reader)?,
+        ImportFormat::KindleClippings => kindle::parse(reader)?,
         ImportFormat::KoboSqlite => {
             return Err(ImportError::Malformed(
                 "a Kobo database is read from a file path, not a stream: use the Kobo importer"
@@ -223,11 +230,6 @@ pub fn parse_reader(
         }
     };
     Ok(Box::new(RowCap::new(rows)))
-}
-
-/// Placeholder for formats whose parser has not landed yet.
-fn not_available(format: ImportFormat) -> ImportError {
-    ImportError::Unrecognised(format!("the {format} importer is not available yet"))
 }
 
 /// Ends any parser's stream with one error row once [`MAX_ROWS`] rows have been produced.
