@@ -1,0 +1,397 @@
+//! The real binary, end to end: CLI creates a user, `serve` on port 0, sign in over HTTP,
+//! a token from the CLI, `/api/me` both ways, restart, and everything is still there. Run
+//! on SQLite and on PostgreSQL.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_bookbridge");
+
+fn cli(data_dir: &Path, db_url: Option<&str>) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--data-dir").arg(data_dir);
+    if let Some(url) = db_url {
+        cmd.arg("--database-url").arg(url);
+    }
+    // The parent's configuration must not leak in.
+    cmd.env_remove("BOOKBRIDGE_MASTER_KEY")
+        .env_remove("BOOKBRIDGE_MASTER_KEY_FILE")
+        .env_remove("BOOKBRIDGE_DATABASE_URL")
+        .env("BOOKBRIDGE_LOG", "info");
+    cmd
+}
+
+fn run_ok(mut cmd: Command, stdin: &str) -> String {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    /// Starts `serve` on port 0 and waits for its "listening on" line, then for `/readyz`.
+    async fn start(mut cmd: Command) -> Server {
+        let mut child = cmd
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let line = tokio::task::spawn_blocking(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            line
+        })
+        .await
+        .unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_owned();
+        let ready = reqwest::get(format!("{base}/readyz")).await.unwrap();
+        assert_eq!(ready.status(), 200);
+        Server { child, base }
+    }
+
+    /// SIGTERM, then the process must exit cleanly.
+    fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "graceful shutdown exits 0, got {status}");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+async fn login(client: &reqwest::Client, base: &str, password: &str) -> reqwest::Response {
+    client
+        .post(format!("{base}/api/session"))
+        .json(&serde_json::json!({"username": "alice", "password": password}))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn me(
+    client: &reqwest::Client,
+    base: &str,
+    header: (&str, &str),
+) -> (u16, serde_json::Value) {
+    let r = client
+        .get(format!("{base}/api/me"))
+        .header(header.0, header.1)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or_default())
+}
+
+async fn full_flow(data_dir: &Path, db_url: Option<&str>) {
+    let out = run_ok(
+        cli(data_dir, db_url).args(["user", "add", "alice"]).tap(),
+        "a long passphrase\n",
+    );
+    assert!(out.is_empty(), "user add prints nothing on stdout: {out:?}");
+    let users = run_ok(cli(data_dir, db_url).args(["user", "list"]).tap(), "");
+    assert!(users.starts_with("alice\t"), "{users}");
+
+    let server = Server::start(cli(data_dir, db_url)).await;
+    let client = reqwest::Client::new();
+    assert_eq!(
+        login(&client, &server.base, "wrong password")
+            .await
+            .status(),
+        401
+    );
+    let ok = login(&client, &server.base, "a long passphrase").await;
+    assert_eq!(ok.status(), 200);
+    let cookie = ok.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    let token = run_ok(
+        cli(data_dir, db_url)
+            .args(["token", "create", "--user", "alice", "--name", "e2e"])
+            .tap(),
+        "",
+    );
+    let token = token.trim().to_owned();
+    assert!(
+        token.starts_with("bbpat_") && !token.contains(char::is_whitespace),
+        "token alone on stdout: {token:?}"
+    );
+    let bearer = format!("Bearer {token}");
+
+    let expected = serde_json::json!({"username": "alice"});
+    assert_eq!(
+        me(&client, &server.base, ("cookie", &cookie)).await,
+        (200, expected.clone())
+    );
+    assert_eq!(
+        me(&client, &server.base, ("authorization", &bearer)).await,
+        (200, expected.clone())
+    );
+    assert_eq!(
+        me(
+            &client,
+            &server.base,
+            ("authorization", "Bearer bbpat_wrong")
+        )
+        .await
+        .0,
+        401
+    );
+    server.stop();
+
+    // Restart: the user, the session and the token are all still there.
+    let server = Server::start(cli(data_dir, db_url)).await;
+    assert_eq!(
+        me(&client, &server.base, ("cookie", &cookie)).await,
+        (200, expected.clone())
+    );
+    assert_eq!(
+        me(&client, &server.base, ("authorization", &bearer)).await,
+        (200, expected)
+    );
+    assert_eq!(
+        login(&client, &server.base, "a long passphrase")
+            .await
+            .status(),
+        200
+    );
+    server.stop();
+
+    let listed = run_ok(
+        cli(data_dir, db_url)
+            .args(["token", "list", "--user", "alice"])
+            .tap(),
+        "",
+    );
+    assert!(
+        listed.contains("e2e") && listed.contains("last used"),
+        "{listed}"
+    );
+    assert!(!listed.contains(&token));
+    let audit = run_ok(
+        cli(data_dir, db_url)
+            .args(["audit", "--user", "alice"])
+            .tap(),
+        "",
+    );
+    for event in [
+        "user_created",
+        "login_failed",
+        "login_succeeded",
+        "token_created",
+    ] {
+        assert!(audit.contains(event), "audit lacks {event}: {audit}");
+    }
+}
+
+trait Tap {
+    fn tap(&mut self) -> Command;
+}
+
+impl Tap for Command {
+    /// Moves the configured command out so builder chains can be passed by value.
+    fn tap(&mut self) -> Command {
+        let mut fresh = Command::new(self.get_program());
+        fresh.args(self.get_args());
+        for (k, v) in self.get_envs() {
+            match v {
+                Some(v) => fresh.env(k, v),
+                None => fresh.env_remove(k),
+            };
+        }
+        fresh
+    }
+}
+
+#[tokio::test]
+async fn sqlite_full_flow_survives_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    full_flow(&data, None).await;
+    let key = data.join("master.key");
+    assert!(key.exists(), "master key created on first start");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+}
+
+#[tokio::test]
+async fn postgres_full_flow_survives_restart() {
+    let Some(base) = bb_store::testing::postgres_base_url("postgres_full_flow_survives_restart")
+    else {
+        return;
+    };
+    let url = bb_store::testing::create_postgres_database(&base)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    full_flow(&dir.path().join("data"), Some(&url)).await;
+}
+
+#[tokio::test]
+async fn a_wrong_master_key_stops_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    run_ok(
+        cli(&data, None).args(["user", "add", "alice"]).tap(),
+        "a long passphrase\n",
+    );
+    // First start creates and registers the key file's key.
+    Server::start(cli(&data, None)).await.stop();
+    let other = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let out = cli(&data, None)
+        .env("BOOKBRIDGE_MASTER_KEY", other)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("key check failed"), "{err}");
+    assert!(!err.contains(other), "the key is never echoed");
+}
+
+#[test]
+fn help_lists_every_subcommand_with_one_line() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    for sub in [
+        "serve", "migrate", "user", "token", "audit", "keys", "config",
+    ] {
+        let line = help
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{sub} ")))
+            .unwrap_or_else(|| panic!("{sub} missing:\n{help}"));
+        assert!(
+            line.split_whitespace().count() > 2,
+            "{sub} has a description: {line}"
+        );
+    }
+}
+
+#[test]
+fn config_example_and_unknown_keys() {
+    let out = Command::new(BIN)
+        .args(["config", "example"])
+        .output()
+        .unwrap();
+    let example = String::from_utf8(out.stdout).unwrap();
+    assert!(example.contains("bind = \"127.0.0.1:8080\""));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bookbridge.toml");
+    std::fs::write(&file, "data_dri = \"x\"\n").unwrap();
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&file)
+        .args(["user", "list"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("data_dri"), "the unknown key is named: {err}");
+    let out = Command::new(BIN)
+        .env("BOOKBRIDGE_SERVE__BNID", "x")
+        .args(["--data-dir", dir.path().to_str().unwrap(), "user", "list"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bnid"));
+}
+
+#[test]
+fn layering_env_file_and_flags() {
+    // The file sets data_dir, the environment overrides it, the flag overrides both.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bookbridge.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "data_dir = \"{}\"\n",
+            dir.path().join("from-file").display()
+        ),
+    )
+    .unwrap();
+    let run = |env: Option<&Path>, flag: Option<&Path>| {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--config")
+            .arg(&file)
+            .env_remove("BOOKBRIDGE_DATA_DIR")
+            .env_remove("BOOKBRIDGE_DATABASE_URL");
+        if let Some(e) = env {
+            cmd.env("BOOKBRIDGE_DATA_DIR", e);
+        }
+        if let Some(f) = flag {
+            cmd.arg("--data-dir").arg(f);
+        }
+        let mut child = cmd
+            .args(["user", "add", "bob"])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"another passphrase\n")
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+    };
+    run(None, None);
+    assert!(dir.path().join("from-file/bookbridge.db").exists());
+    run(Some(&dir.path().join("from-env")), None);
+    assert!(dir.path().join("from-env/bookbridge.db").exists());
+    run(
+        Some(&dir.path().join("from-env2")),
+        Some(&dir.path().join("from-flag")),
+    );
+    assert!(dir.path().join("from-flag/bookbridge.db").exists());
+    assert!(!dir.path().join("from-env2").exists());
+}
