@@ -43,11 +43,9 @@ impl CoreError {
             CoreError::BadCredentials => "bad_credentials",
             CoreError::Unauthenticated => "unauthenticated",
             CoreError::RateLimited { .. } => "rate_limited",
-            CoreError::NotFound(_) => "not_found",
-            CoreError::Conflict(_) => "conflict",
+            CoreError::NotFound(_) | CoreError::Store(StoreError::NotFound) => "not_found",
+            CoreError::Conflict(_) | CoreError::Store(StoreError::Conflict(_)) => "conflict",
             CoreError::Vault(_) => "vault_error",
-            CoreError::Store(StoreError::NotFound) => "not_found",
-            CoreError::Store(StoreError::Conflict(_)) => "conflict",
             CoreError::Store(StoreError::Backend(_)) => "internal",
         }
     }

@@ -35,10 +35,10 @@ pub async fn fresh_sqlite(dir: &Path) -> Result<TestDb, StoreError> {
 
 /// The base URL for test databases, or `None` after printing a loud skip notice.
 pub fn postgres_base_url(test: &str) -> Option<String> {
-    if let Ok(url) = std::env::var(POSTGRES_ENV) {
-        if !url.is_empty() {
-            return Some(url);
-        }
+    if let Ok(url) = std::env::var(POSTGRES_ENV)
+        && !url.is_empty()
+    {
+        return Some(url);
     }
     eprintln!(
         "\n*** SKIPPED on PostgreSQL: {test} — set {POSTGRES_ENV} \

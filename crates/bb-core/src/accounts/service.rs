@@ -228,12 +228,11 @@ impl Accounts {
             Ok(n) => self.store.user_by_name(&n).await?,
             Err(_) => None,
         };
-        let ok = match &user {
-            Some(u) => password::verify(&u.password_hash, password),
-            None => {
-                let _ = password::verify(dummy_hash(self.policy.hash_params), password);
-                false
-            }
+        let ok = if let Some(u) = &user {
+            password::verify(&u.password_hash, password)
+        } else {
+            let _ = password::verify(dummy_hash(self.policy.hash_params), password);
+            false
         };
         let Some(user) = user.filter(|_| ok) else {
             self.store

@@ -70,7 +70,7 @@ impl Identifier {
 }
 
 /// Removes spreadsheet protection and quoting: `="0062445316"`, `"=""…"""` after CSV
-/// unquoting, `[0765326353]` (LibraryThing), surrounding whitespace.
+/// unquoting, `[0765326353]` (`LibraryThing`), surrounding whitespace.
 pub fn strip_wrappers(raw: &str) -> &str {
     let mut s = raw.trim();
     loop {
@@ -185,7 +185,7 @@ pub fn parse_asin(raw: &str) -> Option<String> {
 }
 
 /// Classifies a value from a column that may hold an ISBN, an ASIN or a site's own id
-/// (StoryGraph's `ISBN/UID`): ISBN identifiers if the checksum holds, else an ASIN if it
+/// (`StoryGraph`'s `ISBN/UID`): ISBN identifiers if the checksum holds, else an ASIN if it
 /// looks like one, else `fallback` with the cleaned value when one is given.
 pub fn classify_book_id(raw: &str, fallback: Option<IdScheme>) -> Vec<Identifier> {
     let isbns = isbn_identifiers(raw);

@@ -166,7 +166,7 @@ pub struct Edition {
 /// One book as one source describes it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SourceRecord {
-    /// The source's own id for this record (Goodreads Book Id, ASIN, LibraryThing books_id…),
+    /// The source's own id for this record (Goodreads `Book Id`, ASIN, `LibraryThing` `books_id`…),
     /// or `None` when the format has none (Kindle clippings: title + author only).
     pub external_id: Option<String>,
     /// The title exactly as the source gave it.
