@@ -16,12 +16,14 @@ use tower::ServiceExt;
 struct TestApp {
     state: AppState,
     clock: Arc<ManualClock>,
+    pool: sqlx::SqlitePool,
     _dir: tempfile::TempDir,
 }
 
 async fn app_with(public_url: &str, policy: AccountPolicy) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let db = bb_store::testing::fresh_sqlite(dir.path()).await.unwrap();
+    let pool = db.sqlite.as_ref().unwrap().pool().clone();
     let clock = Arc::new(ManualClock::new(
         Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap(),
     ));
@@ -41,6 +43,7 @@ async fn app_with(public_url: &str, policy: AccountPolicy) -> TestApp {
             }),
         },
         clock,
+        pool,
         _dir: dir,
     }
 }
@@ -515,4 +518,51 @@ async fn malformed_json_gets_a_clear_error() {
         .await;
     assert_eq!(q.status, StatusCode::BAD_REQUEST);
     assert_eq!(q.body["error"]["code"], "invalid_query");
+}
+
+#[tokio::test]
+async fn session_ids_are_stored_only_as_hashes() {
+    let app = app().await;
+    let cookie = session_cookie(&app.login("alice", "correct horse").await);
+    let id = cookie.split_once('=').unwrap().1;
+    let stored: Vec<String> = sqlx::query_scalar("SELECT id_hash FROM sessions")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_ne!(stored[0], id);
+    assert!(!stored[0].contains(id));
+    use sha2::Digest;
+    assert_eq!(stored[0], hex::encode(sha2::Sha256::digest(id.as_bytes())));
+}
+
+#[tokio::test]
+async fn internal_errors_carry_a_request_id_and_no_cause() {
+    let app = app().await;
+    let (token, _) = app
+        .state
+        .accounts
+        .create_token("alice", None)
+        .await
+        .unwrap();
+    app.pool.close().await;
+    let bearer = format!("Bearer {}", token.expose_secret());
+    let r = app.get("/api/me", Some(("authorization", &bearer))).await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(r.body["error"]["code"], "internal");
+    let id = r.body["error"]["request_id"].as_str().unwrap();
+    assert_eq!(r.headers["x-request-id"].to_str().unwrap(), id);
+    assert!(
+        !r.body.to_string().to_lowercase().contains("pool"),
+        "no internals: {}",
+        r.body
+    );
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(ready.body["error"]["code"], "not_ready");
+    assert_eq!(
+        app.get("/healthz", None).await.status,
+        StatusCode::OK,
+        "the process is still up"
+    );
 }

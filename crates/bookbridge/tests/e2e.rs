@@ -51,11 +51,20 @@ struct Server {
 
 impl Server {
     /// Starts `serve` on port 0 and waits for its "listening on" line, then for `/readyz`.
-    async fn start(mut cmd: Command) -> Server {
+    async fn start(cmd: Command) -> Server {
+        Self::start_logging(cmd, None).await
+    }
+
+    /// Like `start`, with the server's log (stderr) written to `log`.
+    async fn start_logging(mut cmd: Command, log: Option<&Path>) -> Server {
+        let stderr = match log {
+            Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+            None => Stdio::null(),
+        };
         let mut child = cmd
             .args(["serve", "--bind", "127.0.0.1:0"])
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
@@ -394,4 +403,181 @@ fn layering_env_file_and_flags() {
     );
     assert!(dir.path().join("from-flag/bookbridge.db").exists());
     assert!(!dir.path().join("from-env2").exists());
+}
+
+#[tokio::test]
+async fn logs_hold_no_password_cookie_or_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    run_ok(
+        cli(&data, None).args(["user", "add", "alice"]).tap(),
+        "a long passphrase\n",
+    );
+    let token = run_ok(
+        cli(&data, None)
+            .args(["token", "create", "--user", "alice"])
+            .tap(),
+        "",
+    );
+    let token = token.trim();
+    let log = dir.path().join("serve.log");
+    let mut cmd = cli(&data, None);
+    cmd.env("BOOKBRIDGE_LOG", "debug");
+    let server = Server::start_logging(cmd, Some(&log)).await;
+    let client = reqwest::Client::new();
+    let _ = login(&client, &server.base, "wrong passphrase").await;
+    let ok = login(&client, &server.base, "a long passphrase").await;
+    let cookie = ok.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let session_id = cookie.split_once('=').unwrap().1.to_owned();
+    let _ = me(&client, &server.base, ("cookie", &cookie)).await;
+    let _ = me(
+        &client,
+        &server.base,
+        ("authorization", &format!("Bearer {token}")),
+    )
+    .await;
+    let _ = client
+        .delete(format!("{}/api/session", server.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    server.stop();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("/api/me"), "the log is real: {text}");
+    for secret in [
+        "a long passphrase",
+        "wrong passphrase",
+        session_id.as_str(),
+        token,
+    ] {
+        assert!(!text.contains(secret), "log leaks {secret:?}:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn passwd_and_delete_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    run_ok(
+        cli(&data, None).args(["user", "add", "alice"]).tap(),
+        "a long passphrase\n",
+    );
+    let short = cli(&data, None)
+        .args(["user", "add", "bob"])
+        .tap()
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut short = short;
+    short.stdin.take().unwrap().write_all(b"short\n").unwrap();
+    let out = short.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 8 characters"));
+
+    let server = Server::start(cli(&data, None)).await;
+    let client = reqwest::Client::new();
+    let ok = login(&client, &server.base, "a long passphrase").await;
+    let cookie = ok.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    run_ok(
+        cli(&data, None).args(["user", "passwd", "alice"]).tap(),
+        "the new passphrase\n",
+    );
+    assert_eq!(
+        me(&client, &server.base, ("cookie", &cookie)).await.0,
+        401,
+        "sessions end on a password change"
+    );
+    assert_eq!(
+        login(&client, &server.base, "a long passphrase")
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        login(&client, &server.base, "the new passphrase")
+            .await
+            .status(),
+        200
+    );
+    run_ok(cli(&data, None).args(["user", "delete", "alice"]).tap(), "");
+    assert_eq!(
+        login(&client, &server.base, "the new passphrase")
+            .await
+            .status(),
+        401
+    );
+    server.stop();
+    assert_eq!(
+        run_ok(cli(&data, None).args(["user", "list"]).tap(), ""),
+        ""
+    );
+}
+
+#[tokio::test]
+async fn keys_rotate_status_and_retire_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    run_ok(
+        cli(&data, None).args(["user", "add", "alice"]).tap(),
+        "a long passphrase\n",
+    );
+    Server::start(cli(&data, None)).await.stop();
+    let key_file = data.join("master.key");
+    let before = std::fs::read_to_string(&key_file).unwrap();
+    let refused = cli(&data, None)
+        .args(["keys", "retire", "1"])
+        .tap()
+        .output()
+        .unwrap();
+    assert!(!refused.status.success(), "the primary cannot be retired");
+
+    let out = run_ok(cli(&data, None).args(["keys", "rotate"]).tap(), "");
+    assert!(out.contains("version 2"), "{out}");
+    let after = std::fs::read_to_string(&key_file).unwrap();
+    assert_eq!(
+        after
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+            .count(),
+        2,
+        "new key appended"
+    );
+    assert!(
+        after.contains(
+            before
+                .lines()
+                .find(|l| !l.starts_with('#') && !l.trim().is_empty())
+                .unwrap()
+        )
+    );
+    let status = run_ok(cli(&data, None).args(["keys", "status"]).tap(), "");
+    assert!(status.contains("version 2\tprimary"), "{status}");
+    // Version 1 now wraps nothing and is not primary: it can go.
+    run_ok(cli(&data, None).args(["keys", "retire", "1"]).tap(), "");
+    let status = run_ok(cli(&data, None).args(["keys", "status"]).tap(), "");
+    assert!(status.contains("version 1\tretired"), "{status}");
+    // The server still starts and serves.
+    let server = Server::start(cli(&data, None)).await;
+    let client = reqwest::Client::new();
+    assert_eq!(
+        login(&client, &server.base, "a long passphrase")
+            .await
+            .status(),
+        200
+    );
+    server.stop();
 }
