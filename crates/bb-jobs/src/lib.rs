@@ -1,0 +1,1 @@
+//! Durable jobs in the database: leases, retries with backoff and jitter, schedules, run history.
