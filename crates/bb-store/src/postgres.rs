@@ -38,3 +38,4 @@ impl PgStore {
 }
 
 crate::ports::impl_store_ports!(PgStore);
+crate::library::impl_library_store!(PgStore);

@@ -47,3 +47,4 @@ impl SqliteStore {
 }
 
 crate::ports::impl_store_ports!(SqliteStore);
+crate::library::impl_library_store!(SqliteStore);

@@ -22,6 +22,13 @@ fn cli(data_dir: &Path, db_url: Option<&str>) -> Command {
     cmd
 }
 
+/// `cli` with arguments, by value.
+fn cli_args(data_dir: &Path, db_url: Option<&str>, args: &[&str]) -> Command {
+    let mut cmd = cli(data_dir, db_url);
+    cmd.args(args);
+    cmd
+}
+
 fn run_ok(mut cmd: Command, stdin: &str) -> String {
     let mut child = cmd
         .stdin(Stdio::piped())
@@ -132,11 +139,11 @@ async fn me(
 
 async fn full_flow(data_dir: &Path, db_url: Option<&str>) {
     let out = run_ok(
-        cli(data_dir, db_url).args(["user", "add", "alice"]).tap(),
+        cli_args(data_dir, db_url, &["user", "add", "alice"]),
         "a long passphrase\n",
     );
     assert!(out.is_empty(), "user add prints nothing on stdout: {out:?}");
-    let users = run_ok(cli(data_dir, db_url).args(["user", "list"]).tap(), "");
+    let users = run_ok(cli_args(data_dir, db_url, &["user", "list"]), "");
     assert!(users.starts_with("alice\t"), "{users}");
 
     let server = Server::start(cli(data_dir, db_url)).await;
@@ -158,9 +165,11 @@ async fn full_flow(data_dir: &Path, db_url: Option<&str>) {
         .to_owned();
 
     let token = run_ok(
-        cli(data_dir, db_url)
-            .args(["token", "create", "--user", "alice", "--name", "e2e"])
-            .tap(),
+        cli_args(
+            data_dir,
+            db_url,
+            &["token", "create", "--user", "alice", "--name", "e2e"],
+        ),
         "",
     );
     let token = token.trim().to_owned();
@@ -210,9 +219,7 @@ async fn full_flow(data_dir: &Path, db_url: Option<&str>) {
     server.stop();
 
     let listed = run_ok(
-        cli(data_dir, db_url)
-            .args(["token", "list", "--user", "alice"])
-            .tap(),
+        cli_args(data_dir, db_url, &["token", "list", "--user", "alice"]),
         "",
     );
     assert!(
@@ -221,9 +228,7 @@ async fn full_flow(data_dir: &Path, db_url: Option<&str>) {
     );
     assert!(!listed.contains(&token));
     let audit = run_ok(
-        cli(data_dir, db_url)
-            .args(["audit", "--user", "alice"])
-            .tap(),
+        cli_args(data_dir, db_url, &["audit", "--user", "alice"]),
         "",
     );
     for event in [
@@ -233,25 +238,6 @@ async fn full_flow(data_dir: &Path, db_url: Option<&str>) {
         "token_created",
     ] {
         assert!(audit.contains(event), "audit lacks {event}: {audit}");
-    }
-}
-
-trait Tap {
-    fn tap(&mut self) -> Command;
-}
-
-impl Tap for Command {
-    /// Moves the configured command out so builder chains can be passed by value.
-    fn tap(&mut self) -> Command {
-        let mut fresh = Command::new(self.get_program());
-        fresh.args(self.get_args());
-        for (k, v) in self.get_envs() {
-            match v {
-                Some(v) => fresh.env(k, v),
-                None => fresh.env_remove(k),
-            };
-        }
-        fresh
     }
 }
 
@@ -290,7 +276,7 @@ async fn a_wrong_master_key_stops_start_up() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     run_ok(
-        cli(&data, None).args(["user", "add", "alice"]).tap(),
+        cli_args(&data, None, &["user", "add", "alice"]),
         "a long passphrase\n",
     );
     // First start creates and registers the key file's key.
@@ -410,13 +396,11 @@ async fn logs_hold_no_password_cookie_or_token() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     run_ok(
-        cli(&data, None).args(["user", "add", "alice"]).tap(),
+        cli_args(&data, None, &["user", "add", "alice"]),
         "a long passphrase\n",
     );
     let token = run_ok(
-        cli(&data, None)
-            .args(["token", "create", "--user", "alice"])
-            .tap(),
+        cli_args(&data, None, &["token", "create", "--user", "alice"]),
         "",
     );
     let token = token.trim();
@@ -466,12 +450,10 @@ async fn passwd_and_delete_from_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     run_ok(
-        cli(&data, None).args(["user", "add", "alice"]).tap(),
+        cli_args(&data, None, &["user", "add", "alice"]),
         "a long passphrase\n",
     );
-    let short = cli(&data, None)
-        .args(["user", "add", "bob"])
-        .tap()
+    let short = cli_args(&data, None, &["user", "add", "bob"])
         .stdin(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -493,7 +475,7 @@ async fn passwd_and_delete_from_the_cli() {
         .unwrap()
         .to_owned();
     run_ok(
-        cli(&data, None).args(["user", "passwd", "alice"]).tap(),
+        cli_args(&data, None, &["user", "passwd", "alice"]),
         "the new passphrase\n",
     );
     assert_eq!(
@@ -513,7 +495,7 @@ async fn passwd_and_delete_from_the_cli() {
             .status(),
         200
     );
-    run_ok(cli(&data, None).args(["user", "delete", "alice"]).tap(), "");
+    run_ok(cli_args(&data, None, &["user", "delete", "alice"]), "");
     assert_eq!(
         login(&client, &server.base, "the new passphrase")
             .await
@@ -521,10 +503,7 @@ async fn passwd_and_delete_from_the_cli() {
         401
     );
     server.stop();
-    assert_eq!(
-        run_ok(cli(&data, None).args(["user", "list"]).tap(), ""),
-        ""
-    );
+    assert_eq!(run_ok(cli_args(&data, None, &["user", "list"]), ""), "");
 }
 
 #[tokio::test]
@@ -532,20 +511,18 @@ async fn keys_rotate_status_and_retire_from_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     run_ok(
-        cli(&data, None).args(["user", "add", "alice"]).tap(),
+        cli_args(&data, None, &["user", "add", "alice"]),
         "a long passphrase\n",
     );
     Server::start(cli(&data, None)).await.stop();
     let key_file = data.join("master.key");
     let before = std::fs::read_to_string(&key_file).unwrap();
-    let refused = cli(&data, None)
-        .args(["keys", "retire", "1"])
-        .tap()
+    let refused = cli_args(&data, None, &["keys", "retire", "1"])
         .output()
         .unwrap();
     assert!(!refused.status.success(), "the primary cannot be retired");
 
-    let out = run_ok(cli(&data, None).args(["keys", "rotate"]).tap(), "");
+    let out = run_ok(cli_args(&data, None, &["keys", "rotate"]), "");
     assert!(out.contains("version 2"), "{out}");
     let after = std::fs::read_to_string(&key_file).unwrap();
     assert_eq!(
@@ -564,11 +541,11 @@ async fn keys_rotate_status_and_retire_from_the_cli() {
                 .unwrap()
         )
     );
-    let status = run_ok(cli(&data, None).args(["keys", "status"]).tap(), "");
+    let status = run_ok(cli_args(&data, None, &["keys", "status"]), "");
     assert!(status.contains("version 2\tprimary"), "{status}");
     // Version 1 now wraps nothing and is not primary: it can go.
-    run_ok(cli(&data, None).args(["keys", "retire", "1"]).tap(), "");
-    let status = run_ok(cli(&data, None).args(["keys", "status"]).tap(), "");
+    run_ok(cli_args(&data, None, &["keys", "retire", "1"]), "");
+    let status = run_ok(cli_args(&data, None, &["keys", "status"]), "");
     assert!(status.contains("version 1\tretired"), "{status}");
     // The server still starts and serves.
     let server = Server::start(cli(&data, None)).await;

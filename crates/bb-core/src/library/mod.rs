@@ -6,6 +6,7 @@ pub mod matching;
 pub mod normalize;
 pub mod record;
 pub mod resolve;
+pub mod service;
 
 pub use identifiers::{IdScheme, Identifier};
 pub use record::*;

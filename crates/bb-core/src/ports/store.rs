@@ -205,6 +205,7 @@ pub trait Store:
     + ThrottleStore
     + KeyStore
     + SecretStore
+    + super::library::LibraryStore
     + std::fmt::Debug
 {
     /// Whether the database answers (for `/readyz`).

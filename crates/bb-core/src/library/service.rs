@@ -1,0 +1,1565 @@
+//! The library use-case: imports (matched, merged, idempotent, undoable), listing, manual
+//! edits, merge and split by hand, possible duplicates, and export.
+//!
+//! An import is processed in chunks of [`CHUNK_ROWS`] rows. For each chunk the store is
+//! asked once for the sources already holding the chunk's source keys and once for the
+//! candidate items carrying the chunk's identifiers and blocking keys; matching then runs
+//! in memory (items created earlier in the chunk included), every touched item is
+//! re-resolved from all its sources, and the chunk is written as one transaction. So the
+//! number of queries grows with the file, never with the library.
+//!
+//! Parsers live in `bb-importers`, which core must not depend on: callers pass the rows
+//! in, converting row errors to [`RowFailure`].
+
+use super::identifiers::IdScheme;
+use super::matching::{MatchCandidate, MatchOutcome, SourceKey, candidate_keys, match_record};
+use super::normalize::blocking_key;
+use super::record::{Progress, Rating, ReadingStatus, SourceRecord};
+use super::resolve::{
+    Edit, ManualEdits, ResolveRules, ResolvedItem, SourceKind, SourceRef, SourcedRecord, resolve,
+};
+use crate::clock::Clock;
+use crate::error::{CoreError, CoreResult};
+use crate::ids::{BatchId, ItemId, UserId};
+use crate::ports::{
+    BatchCounts, DuplicateState, DuplicateWrite, ImportBatch, ItemQuery, ItemRef, ItemWrite,
+    LibraryWrite, PossibleDuplicate, SourceOp, SourceWrite, Store, StoredSource,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::Write;
+use std::sync::Arc;
+
+/// Rows per transaction and per candidate lookup.
+pub const CHUNK_ROWS: usize = 500;
+/// Row errors kept in a summary; the count in `failed` stays exact.
+pub const MAX_REPORTED_ERRORS: usize = 1000;
+/// The largest page `list_items` serves.
+pub const MAX_PAGE_SIZE: u64 = 500;
+/// Format id of bookbridge's own export.
+pub const BOOKBRIDGE_JSON: &str = "bookbridge-json";
+
+/// A row the parser could not turn into a record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RowFailure {
+    pub row: u64,
+    pub message: String,
+}
+
+/// What the caller knows about the file being imported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportSource {
+    /// Format id (`goodreads-csv`, …).
+    pub format: String,
+    /// The service the records come from; source keys are `(provider, external id)`.
+    pub provider: String,
+    /// The file name, for the batch list.
+    pub label: Option<String>,
+}
+
+/// The outcome of one import. `rows = created + merged + updated + unchanged + failed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ImportSummary {
+    #[schema(value_type = i64)]
+    pub batch_id: BatchId,
+    pub format: String,
+    pub rows: u64,
+    /// Rows that became a new item.
+    pub created: u64,
+    /// Rows that joined an existing item.
+    pub merged: u64,
+    /// Rows already imported whose content changed.
+    pub updated: u64,
+    /// Rows already imported exactly as they are.
+    pub unchanged: u64,
+    pub failed: u64,
+    pub errors: Vec<RowFailure>,
+}
+
+/// Progress callback: rows processed so far.
+pub type ProgressFn<'a> = &'a (dyn Fn(u64) + Send + Sync);
+
+/// A filter for [`Library::list_items`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemFilter {
+    pub status: Option<String>,
+    pub shelf: Option<String>,
+    pub format: Option<String>,
+    /// A provider (`goodreads`, `kindle`, …).
+    pub source: Option<String>,
+    pub search: Option<String>,
+    /// 1-based.
+    pub page: Option<u64>,
+    pub per_page: Option<u64>,
+}
+
+/// One page of the library: each item is `{"id", …resolved fields}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ItemPage {
+    pub items: Vec<serde_json::Value>,
+    pub total: u64,
+    pub page: u64,
+    pub per_page: u64,
+}
+
+/// A manual edit. Absent fields are left alone; `null` on an optional field clears it
+/// (which also wins over the sources); `revert` names fields whose edit is dropped so the
+/// sources decide again.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
+#[allow(clippy::option_option)] // absent, null and a value are three different edits
+pub struct ItemPatch {
+    pub title: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub subtitle: Option<Option<String>>,
+    pub authors: Option<Vec<String>>,
+    #[schema(value_type = Option<String>)]
+    pub status: Option<ReadingStatus>,
+    /// Stars, 0.5–5; `null` clears.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<f64>)]
+    pub rating: Option<Option<f64>>,
+    pub shelves: Option<Vec<String>>,
+    /// 0–1; `null` clears.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<f64>)]
+    pub progress: Option<Option<f64>>,
+    #[serde(default)]
+    pub revert: Vec<String>,
+}
+
+/// `Some(value)` whenever the field is present, so `null` becomes `Some(None)`.
+#[allow(clippy::option_option)] // absent, null and a value are three different edits
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// A possible duplicate with enough of both items to decide.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DuplicateView {
+    pub id: i64,
+    pub state: DuplicateState,
+    pub reason: serde_json::Value,
+    pub a: DuplicateSide,
+    pub b: DuplicateSide,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DuplicateSide {
+    pub id: ItemId,
+    pub title: String,
+    pub authors: Vec<String>,
+}
+
+/// One record as bookbridge's JSON export carries it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExportedRecord {
+    pub provider: String,
+    pub source_key: String,
+    pub origin_kind: SourceKind,
+    pub origin_id: i64,
+    pub seen_at: DateTime<Utc>,
+    pub record: SourceRecord,
+}
+
+/// The parts of an exported item the importer reads back (the resolved fields are for
+/// people and other tools; they are recomputed on import).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct ExportedItemIn {
+    id: i64,
+    #[serde(default)]
+    edits: ManualEdits,
+    records: Vec<ExportedRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct ExportIn {
+    format: String,
+    items: Vec<ExportedItemIn>,
+    #[serde(default)]
+    never_merge: Vec<(i64, i64)>,
+}
+
+/// Whether a file's first bytes are bookbridge's own JSON export.
+pub fn is_bookbridge_json(head: &[u8]) -> bool {
+    let head = &head[..head.len().min(4096)];
+    let text = String::from_utf8_lossy(head);
+    text.trim_start().starts_with('{') && text.contains("\"bookbridge-json\"")
+}
+
+/// One row on its way into the library.
+#[derive(Debug, Clone)]
+struct Incoming {
+    provider: String,
+    source_key: String,
+    record: SourceRecord,
+    seen_at: Option<DateTime<Utc>>,
+    /// Rows of one group (an exported item) go to one item and never title-match.
+    group: Option<usize>,
+}
+
+/// The source key of a record: its external id, else one derived from what identifies
+/// it in formats without ids (normalised title and authors), so re-imports find it.
+pub fn source_key(record: &SourceRecord) -> String {
+    if let Some(id) = record.external_id.as_deref().map(str::trim)
+        && !id.is_empty()
+    {
+        return id.to_owned();
+    }
+    let (_, title, authors) = candidate_keys(record);
+    let mut names: Vec<String> = authors.into_iter().map(|a| a.compact).collect();
+    names.sort();
+    format!("~{}|{}", title.full, names.join(","))
+}
+
+/// Index keys of an item: what candidate lookup (`id:`, `block:`, `src:`) and list
+/// filters (`prov:`, `shelf:`, `format:`) search by.
+pub fn index_keys(
+    candidate: &MatchCandidate,
+    sources: &[(String, String)],
+    resolved: &ResolvedItem,
+) -> Vec<String> {
+    let mut keys = BTreeSet::new();
+    for id in &candidate.identifiers {
+        keys.insert(id_key(id.scheme, &id.value));
+    }
+    for t in &candidate.titles {
+        let b = blocking_key(t);
+        if !b.is_empty() {
+            keys.insert(format!("block:{b}"));
+        }
+    }
+    for (provider, key) in sources {
+        keys.insert(format!("src:{provider}:{key}"));
+        keys.insert(format!("prov:{provider}"));
+    }
+    for shelf in &resolved.shelves {
+        keys.insert(format!("shelf:{}", shelf.to_lowercase()));
+    }
+    for f in &resolved.formats {
+        keys.insert(format!("format:{}", format_str(*f)));
+    }
+    keys.into_iter().collect()
+}
+
+fn id_key(scheme: IdScheme, value: &str) -> String {
+    format!("id:{scheme}:{value}")
+}
+
+fn format_str(f: super::record::Format) -> &'static str {
+    match f {
+        super::record::Format::Print => "print",
+        super::record::Format::Ebook => "ebook",
+        super::record::Format::Audiobook => "audiobook",
+    }
+}
+
+/// Lower-case ASCII folding for search, shared by stored text and queries.
+pub fn fold_search(s: &str) -> String {
+    deunicode::deunicode(s)
+        .to_lowercase()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A record as it reads back from JSON, so comparing a fresh row with a stored one is not
+/// thrown off by float parsing.
+fn json_normal(record: &SourceRecord) -> Option<SourceRecord> {
+    serde_json::to_string(record)
+        .ok()
+        .and_then(|s| serde_json::from_str(&s).ok())
+}
+
+fn same_record(stored: &SourceRecord, fresh: &SourceRecord) -> bool {
+    json_normal(fresh).is_some_and(|f| &f == stored)
+}
+
+fn item_ref(id: i64) -> ItemRef {
+    if id < 0 {
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        // temporary ids are -(n + 1) for the n-th new item of a chunk
+        ItemRef::New((-id - 1) as usize)
+    } else {
+        ItemRef::Existing(ItemId(id))
+    }
+}
+
+fn temp_id(n: usize) -> i64 {
+    -(i64::try_from(n).unwrap_or(i64::MAX - 1) + 1)
+}
+
+/// A source of an item as the chunk sees it.
+#[derive(Debug, Clone)]
+struct WorkingSource {
+    stored_id: Option<i64>,
+    provider: String,
+    source_key: String,
+    record: SourceRecord,
+    origin_kind: SourceKind,
+    origin_id: i64,
+    seen_at: DateTime<Utc>,
+}
+
+impl WorkingSource {
+    fn from_stored(s: StoredSource) -> Self {
+        Self {
+            stored_id: Some(s.id),
+            provider: s.provider,
+            source_key: s.source_key,
+            record: s.record,
+            origin_kind: s.origin_kind,
+            origin_id: s.origin_id,
+            seen_at: s.seen_at,
+        }
+    }
+
+    fn sourced(&self) -> SourcedRecord {
+        SourcedRecord {
+            source: SourceRef {
+                kind: self.origin_kind,
+                id: self.origin_id,
+                provider: self.provider.clone(),
+                seen_at: self.seen_at,
+            },
+            record: self.record.clone(),
+        }
+    }
+}
+
+/// The use-case. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Library {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    rules: Arc<ResolveRules>,
+}
+
+impl Library {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, rules: ResolveRules) -> Self {
+        Self {
+            store,
+            clock,
+            rules: Arc::new(rules),
+        }
+    }
+
+    /// The id of the user called `name`.
+    pub async fn user_id(&self, name: &str) -> CoreResult<UserId> {
+        self.store
+            .user_by_name(name)
+            .await?
+            .map(|u| u.id)
+            .ok_or(CoreError::NotFound("user"))
+    }
+
+    /// Imports rows from one file as one batch.
+    pub async fn import<I>(
+        &self,
+        user: UserId,
+        source: &ImportSource,
+        records: I,
+    ) -> CoreResult<ImportSummary>
+    where
+        I: Iterator<Item = Result<SourceRecord, RowFailure>> + Send,
+    {
+        self.import_with_progress(user, source, records, &|_| {})
+            .await
+    }
+
+    /// [`Library::import`], calling `progress` after every chunk.
+    pub async fn import_with_progress<I>(
+        &self,
+        user: UserId,
+        source: &ImportSource,
+        records: I,
+        progress: ProgressFn<'_>,
+    ) -> CoreResult<ImportSummary>
+    where
+        I: Iterator<Item = Result<SourceRecord, RowFailure>> + Send,
+    {
+        let provider = source.provider.clone();
+        let rows = records.map(move |r| {
+            r.map(|record| Incoming {
+                provider: provider.clone(),
+                source_key: source_key(&record),
+                record,
+                seen_at: None,
+                group: None,
+            })
+        });
+        let (summary, _) = self.run_import(user, source, rows, progress).await?;
+        Ok(summary)
+    }
+
+    async fn run_import<I>(
+        &self,
+        user: UserId,
+        source: &ImportSource,
+        rows: I,
+        progress: ProgressFn<'_>,
+    ) -> CoreResult<(ImportSummary, HashMap<usize, ItemId>)>
+    where
+        I: Iterator<Item = Result<Incoming, RowFailure>> + Send,
+    {
+        let batch = self
+            .store
+            .create_batch(
+                user,
+                &source.format,
+                &source.provider,
+                source.label.as_deref(),
+                self.clock.now(),
+            )
+            .await?;
+        let mut counts = BatchCounts::default();
+        let mut errors: Vec<RowFailure> = Vec::new();
+        let mut groups: HashMap<usize, ItemId> = HashMap::new();
+        let mut chunk: Vec<Incoming> = Vec::with_capacity(CHUNK_ROWS);
+        for row in rows {
+            counts.rows += 1;
+            match row {
+                Ok(r) => chunk.push(r),
+                Err(e) => {
+                    counts.failed += 1;
+                    if errors.len() < MAX_REPORTED_ERRORS {
+                        errors.push(e);
+                    }
+                }
+            }
+            if chunk.len() >= CHUNK_ROWS {
+                let rows = std::mem::take(&mut chunk);
+                self.import_chunk(user, batch.id, rows, &mut counts, &mut groups)
+                    .await?;
+                progress(counts.rows);
+            }
+        }
+        if !chunk.is_empty() {
+            self.import_chunk(user, batch.id, chunk, &mut counts, &mut groups)
+                .await?;
+            progress(counts.rows);
+        }
+        let errors_json = serde_json::to_value(&errors)
+            .map_err(|e| CoreError::InvalidInput(format!("bad row error: {e}")))?;
+        self.store
+            .finish_batch(user, batch.id, &counts, &errors_json, self.clock.now())
+            .await?;
+        Ok((
+            ImportSummary {
+                batch_id: batch.id,
+                format: source.format.clone(),
+                rows: counts.rows,
+                created: counts.created,
+                merged: counts.merged,
+                updated: counts.updated,
+                unchanged: counts.unchanged,
+                failed: counts.failed,
+                errors,
+            },
+            groups,
+        ))
+    }
+
+    #[allow(clippy::too_many_lines)] // one pass over a chunk reads best as one function
+    async fn import_chunk(
+        &self,
+        user: UserId,
+        batch: BatchId,
+        rows: Vec<Incoming>,
+        counts: &mut BatchCounts,
+        groups: &mut HashMap<usize, ItemId>,
+    ) -> CoreResult<()> {
+        let now = self.clock.now();
+        let key_list: Vec<(String, String)> = rows
+            .iter()
+            .map(|r| (r.provider.clone(), r.source_key.clone()))
+            .collect();
+        // Where each known source lives: (provider, key) → (item, working source).
+        let mut known: HashMap<(String, String), (i64, WorkingSource)> = self
+            .store
+            .sources_by_keys(user, &key_list)
+            .await?
+            .into_iter()
+            .map(|s| {
+                let item = s.item.0;
+                (
+                    (s.provider.clone(), s.source_key.clone()),
+                    (item, WorkingSource::from_stored(s)),
+                )
+            })
+            .collect();
+
+        let mut lookup: Vec<String> = Vec::new();
+        for r in &rows {
+            if known.contains_key(&(r.provider.clone(), r.source_key.clone())) || r.group.is_some()
+            {
+                continue;
+            }
+            lookup.extend(row_lookup_keys(r));
+        }
+        let mut candidates: BTreeMap<i64, MatchCandidate> = BTreeMap::new();
+        let mut index: HashMap<String, BTreeSet<i64>> = HashMap::new();
+        if !lookup.is_empty() {
+            for c in self.store.candidates_by_keys(user, &lookup).await? {
+                for k in candidate_lookup_keys(&c.candidate) {
+                    index.entry(k).or_default().insert(c.item.0);
+                }
+                candidates.insert(c.item.0, c.candidate);
+            }
+        }
+
+        let mut new_items = 0usize;
+        let mut touched: BTreeSet<i64> = BTreeSet::new();
+        // Sources this chunk adds or changes, by (provider, key).
+        let mut changed: BTreeMap<(String, String), (i64, WorkingSource)> = BTreeMap::new();
+        let mut duplicates: Vec<DuplicateWrite> = Vec::new();
+        let mut new_groups: Vec<(usize, i64)> = Vec::new();
+
+        for row in rows {
+            let key = (row.provider.clone(), row.source_key.clone());
+            let seen_at = row.seen_at.unwrap_or(now);
+            if let Some((item, existing)) = changed.get(&key).or_else(|| known.get(&key)) {
+                let item = *item;
+                if same_record(&existing.record, &row.record) {
+                    counts.unchanged += 1;
+                    continue;
+                }
+                counts.updated += 1;
+                let mut ws = existing.clone();
+                ws.record = json_normal(&row.record).unwrap_or(row.record);
+                ws.origin_kind = SourceKind::Batch;
+                ws.origin_id = batch.0;
+                ws.seen_at = seen_at;
+                touched.insert(item);
+                changed.insert(key.clone(), (item, ws.clone()));
+                known.insert(key, (item, ws));
+                continue;
+            }
+
+            let target = if let Some(g) = row.group {
+                if let Some(item) = groups.get(&g) {
+                    counts.merged += 1;
+                    item.0
+                } else if let Some((_, item)) = new_groups.iter().find(|(ng, _)| *ng == g) {
+                    counts.merged += 1;
+                    *item
+                } else {
+                    let id = temp_id(new_items);
+                    new_items += 1;
+                    counts.created += 1;
+                    new_groups.push((g, id));
+                    id
+                }
+            } else {
+                let mut ids: BTreeSet<i64> = BTreeSet::new();
+                for k in row_lookup_keys(&row) {
+                    if let Some(hit) = index.get(&k) {
+                        ids.extend(hit);
+                    }
+                }
+                let cands: Vec<MatchCandidate> = ids
+                    .iter()
+                    .filter_map(|i| candidates.get(i).cloned())
+                    .collect();
+                match match_record(&row.record, &row.provider, &cands) {
+                    MatchOutcome::Same { item, .. } => {
+                        counts.merged += 1;
+                        item
+                    }
+                    MatchOutcome::Possible {
+                        item,
+                        score,
+                        reason,
+                    } => {
+                        let id = temp_id(new_items);
+                        new_items += 1;
+                        counts.created += 1;
+                        duplicates.push(DuplicateWrite {
+                            a: item_ref(id),
+                            b: item_ref(item),
+                            reason: serde_json::json!({ "score": score, "reason": reason }),
+                        });
+                        id
+                    }
+                    MatchOutcome::New => {
+                        let id = temp_id(new_items);
+                        new_items += 1;
+                        counts.created += 1;
+                        id
+                    }
+                }
+            };
+
+            let ws = WorkingSource {
+                stored_id: None,
+                provider: row.provider.clone(),
+                source_key: row.source_key.clone(),
+                record: json_normal(&row.record).unwrap_or(row.record),
+                origin_kind: SourceKind::Batch,
+                origin_id: batch.0,
+                seen_at,
+            };
+            // Later rows of this chunk must be able to find the item.
+            let c = candidates.entry(target).or_insert_with(|| MatchCandidate {
+                item: target,
+                ..MatchCandidate::default()
+            });
+            extend_candidate(c, &ws);
+            for k in candidate_lookup_keys(c) {
+                index.entry(k).or_default().insert(target);
+            }
+            touched.insert(target);
+            changed.insert(key.clone(), (target, ws.clone()));
+            known.insert(key, (target, ws));
+        }
+
+        if touched.is_empty() {
+            return Ok(());
+        }
+
+        // Every source of every touched item, with this chunk's changes laid over.
+        let existing_items: Vec<ItemId> = touched
+            .iter()
+            .filter(|i| **i > 0)
+            .map(|i| ItemId(*i))
+            .collect();
+        let mut per_item: BTreeMap<i64, Vec<WorkingSource>> = BTreeMap::new();
+        if !existing_items.is_empty() {
+            for s in self.store.sources_of_items(user, &existing_items).await? {
+                per_item
+                    .entry(s.item.0)
+                    .or_default()
+                    .push(WorkingSource::from_stored(s));
+            }
+        }
+        let mut write = LibraryWrite::new(now);
+        write.new_items = new_items;
+        write.created_by = Some(batch);
+        for (item, ws) in changed.into_values() {
+            let list = per_item.entry(item).or_default();
+            if let Some(id) = ws.stored_id {
+                if let Some(slot) = list.iter_mut().find(|s| s.stored_id == Some(id)) {
+                    *slot = ws.clone();
+                }
+                write
+                    .sources
+                    .push(source_write(SourceOp::Update { id }, &ws));
+            } else {
+                write.sources.push(source_write(
+                    SourceOp::Insert {
+                        item: item_ref(item),
+                        provider: ws.provider.clone(),
+                        source_key: ws.source_key.clone(),
+                    },
+                    &ws,
+                ));
+                list.push(ws);
+            }
+        }
+        let edits: HashMap<i64, ManualEdits> = if existing_items.is_empty() {
+            HashMap::new()
+        } else {
+            self.store
+                .edits_of_items(user, &existing_items)
+                .await?
+                .into_iter()
+                .map(|(i, e)| (i.0, e))
+                .collect()
+        };
+        for item in &touched {
+            let sources = per_item.remove(item).unwrap_or_default();
+            let edits = edits.get(item).cloned().unwrap_or_default();
+            write
+                .items
+                .push(self.item_write(item_ref(*item), &sources, &edits)?);
+        }
+        write.duplicates = duplicates;
+        let created = self.store.write_library(user, &write).await?;
+        for (g, temp) in new_groups {
+            if let ItemRef::New(n) = item_ref(temp)
+                && let Some(id) = created.get(n)
+            {
+                groups.insert(g, *id);
+            }
+        }
+        Ok(())
+    }
+
+    /// The cached resolution and keys of an item with these sources and edits.
+    fn item_write(
+        &self,
+        item: ItemRef,
+        sources: &[WorkingSource],
+        edits: &ManualEdits,
+    ) -> CoreResult<ItemWrite> {
+        let records: Vec<SourcedRecord> = sources.iter().map(WorkingSource::sourced).collect();
+        let resolved = resolve(&records, edits, &self.rules);
+        let mut candidate = MatchCandidate::default();
+        for s in sources {
+            extend_candidate(&mut candidate, s);
+        }
+        let source_keys: Vec<(String, String)> = sources
+            .iter()
+            .map(|s| (s.provider.clone(), s.source_key.clone()))
+            .collect();
+        let keys = index_keys(&candidate, &source_keys, &resolved);
+        let mut search = vec![resolved.title.clone()];
+        search.extend(resolved.subtitle.clone());
+        search.extend(resolved.authors.iter().cloned());
+        search.extend(resolved.series.iter().map(|s| s.name.clone()));
+        let value = serde_json::to_value(&resolved)
+            .map_err(|e| CoreError::InvalidInput(format!("cannot encode an item: {e}")))?;
+        Ok(ItemWrite {
+            item,
+            resolved: value,
+            candidate,
+            keys,
+            sort_title: fold_search(&resolved.title),
+            search_text: fold_search(&search.join(" ")),
+            status: resolved.status.map(|s| s.as_str().to_owned()),
+        })
+    }
+
+    /// Re-resolves `items` from what the store holds now; items without sources go.
+    async fn reresolve(&self, user: UserId, items: &[ItemId]) -> CoreResult<()> {
+        for slice in items.chunks(CHUNK_ROWS) {
+            let mut write = LibraryWrite::new(self.clock.now());
+            let mut per_item: BTreeMap<i64, Vec<WorkingSource>> = BTreeMap::new();
+            for s in self.store.sources_of_items(user, slice).await? {
+                per_item
+                    .entry(s.item.0)
+                    .or_default()
+                    .push(WorkingSource::from_stored(s));
+            }
+            let edits: HashMap<i64, ManualEdits> = self
+                .store
+                .edits_of_items(user, slice)
+                .await?
+                .into_iter()
+                .map(|(i, e)| (i.0, e))
+                .collect();
+            for item in slice {
+                match per_item.get(&item.0) {
+                    Some(sources) if !sources.is_empty() => {
+                        let e = edits.get(&item.0).cloned().unwrap_or_default();
+                        write
+                            .items
+                            .push(self.item_write(ItemRef::Existing(*item), sources, &e)?);
+                    }
+                    _ => write.delete_items.push(*item),
+                }
+            }
+            self.store.write_library(user, &write).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn batches(&self, user: UserId) -> CoreResult<Vec<ImportBatch>> {
+        Ok(self.store.list_batches(user).await?)
+    }
+
+    pub async fn batch(&self, user: UserId, batch: BatchId) -> CoreResult<ImportBatch> {
+        self.store
+            .batch(user, batch)
+            .await?
+            .ok_or(CoreError::NotFound("import"))
+    }
+
+    /// Withdraws everything `batch` contributed. Returns how many items it touched.
+    pub async fn undo(&self, user: UserId, batch: BatchId) -> CoreResult<usize> {
+        let items = match self.store.undo_batch(user, batch, self.clock.now()).await {
+            Err(crate::error::StoreError::NotFound) => return Err(CoreError::NotFound("import")),
+            Err(crate::error::StoreError::Conflict(_)) => {
+                return Err(CoreError::Conflict("that import was already undone".into()));
+            }
+            other => other?,
+        };
+        self.reresolve(user, &items).await?;
+        Ok(items.len())
+    }
+
+    pub async fn list_items(&self, user: UserId, filter: &ItemFilter) -> CoreResult<ItemPage> {
+        let per_page = filter.per_page.unwrap_or(50).clamp(1, MAX_PAGE_SIZE);
+        let page = filter.page.unwrap_or(1).max(1);
+        let mut keys = Vec::new();
+        if let Some(s) = &filter.shelf {
+            keys.push(format!("shelf:{}", s.to_lowercase()));
+        }
+        if let Some(f) = &filter.format {
+            keys.push(format!("format:{}", f.to_lowercase()));
+        }
+        if let Some(p) = &filter.source {
+            keys.push(format!("prov:{}", p.to_lowercase()));
+        }
+        let query = ItemQuery {
+            status: filter.status.clone(),
+            keys,
+            search: filter.search.as_deref().map(fold_search),
+            offset: (page - 1).saturating_mul(per_page),
+            limit: per_page,
+        };
+        let total = self.store.count_items(user, &query).await?;
+        let items = self
+            .store
+            .list_items(user, &query)
+            .await?
+            .into_iter()
+            .map(|i| with_id(i.id, i.resolved))
+            .collect();
+        Ok(ItemPage {
+            items,
+            total,
+            page,
+            per_page,
+        })
+    }
+
+    /// Every item, in listing order (for `library --json`).
+    pub async fn all_items(&self, user: UserId) -> CoreResult<Vec<serde_json::Value>> {
+        let mut out = Vec::new();
+        let mut page = 1;
+        loop {
+            let p = self
+                .list_items(
+                    user,
+                    &ItemFilter {
+                        page: Some(page),
+                        per_page: Some(MAX_PAGE_SIZE),
+                        ..ItemFilter::default()
+                    },
+                )
+                .await?;
+            let done = p.items.len() < usize::try_from(MAX_PAGE_SIZE).unwrap_or(usize::MAX);
+            out.extend(p.items);
+            if done {
+                return Ok(out);
+            }
+            page += 1;
+        }
+    }
+
+    /// One item with its manual edits.
+    pub async fn get_item(&self, user: UserId, item: ItemId) -> CoreResult<serde_json::Value> {
+        let stored = self
+            .store
+            .item(user, item)
+            .await?
+            .ok_or(CoreError::NotFound("item"))?;
+        let edits = self
+            .store
+            .edits_of_items(user, &[item])
+            .await?
+            .into_iter()
+            .next()
+            .map(|(_, e)| e)
+            .unwrap_or_default();
+        let mut value = with_id(stored.id, stored.resolved);
+        if let Some(obj) = value.as_object_mut() {
+            obj.insert(
+                "edits".into(),
+                serde_json::to_value(&edits).unwrap_or_default(),
+            );
+        }
+        Ok(value)
+    }
+
+    /// Applies a manual edit; the edited fields win over every source from now on.
+    pub async fn edit_item(
+        &self,
+        user: UserId,
+        item: ItemId,
+        patch: &ItemPatch,
+    ) -> CoreResult<serde_json::Value> {
+        let now = self.clock.now();
+        if self.store.item(user, item).await?.is_none() {
+            return Err(CoreError::NotFound("item"));
+        }
+        let mut edits = self
+            .store
+            .edits_of_items(user, &[item])
+            .await?
+            .into_iter()
+            .next()
+            .map(|(_, e)| e)
+            .unwrap_or_default();
+        apply_patch(&mut edits, patch, now)?;
+        let sources: Vec<WorkingSource> = self
+            .store
+            .sources_of_items(user, &[item])
+            .await?
+            .into_iter()
+            .map(WorkingSource::from_stored)
+            .collect();
+        let mut write = LibraryWrite::new(now);
+        write
+            .items
+            .push(self.item_write(ItemRef::Existing(item), &sources, &edits)?);
+        write.edits.push((ItemRef::Existing(item), edits));
+        self.store.write_library(user, &write).await?;
+        self.get_item(user, item).await
+    }
+
+    /// Moves every source of `from` into `into` and deletes `from`. `into`'s manual edits
+    /// win; `from`'s fill the fields `into` never edited.
+    pub async fn merge_items(
+        &self,
+        user: UserId,
+        into: ItemId,
+        from: ItemId,
+    ) -> CoreResult<serde_json::Value> {
+        if into == from {
+            return Err(CoreError::InvalidInput(
+                "an item cannot be merged with itself".into(),
+            ));
+        }
+        for id in [into, from] {
+            if self.store.item(user, id).await?.is_none() {
+                return Err(CoreError::NotFound("item"));
+            }
+        }
+        let now = self.clock.now();
+        let stored = self.store.sources_of_items(user, &[into, from]).await?;
+        let mut write = LibraryWrite::new(now);
+        let mut sources = Vec::new();
+        for s in stored {
+            if s.item == from {
+                write.moves.push((s.id, ItemRef::Existing(into)));
+            }
+            sources.push(WorkingSource::from_stored(s));
+        }
+        let all_edits: HashMap<i64, ManualEdits> = self
+            .store
+            .edits_of_items(user, &[into, from])
+            .await?
+            .into_iter()
+            .map(|(i, e)| (i.0, e))
+            .collect();
+        let mut edits = all_edits.get(&into.0).cloned().unwrap_or_default();
+        if let Some(other) = all_edits.get(&from.0) {
+            fill_edits(&mut edits, other);
+        }
+        write
+            .items
+            .push(self.item_write(ItemRef::Existing(into), &sources, &edits)?);
+        write.edits.push((ItemRef::Existing(into), edits));
+        write.delete_items.push(from);
+        self.store.write_library(user, &write).await?;
+        self.get_item(user, into).await
+    }
+
+    /// Moves the given sources out of `item` into a new item, and records that the two
+    /// are different works so re-imports keep them apart. Returns the new item's id.
+    pub async fn split_item(
+        &self,
+        user: UserId,
+        item: ItemId,
+        source_ids: &[i64],
+    ) -> CoreResult<ItemId> {
+        if self.store.item(user, item).await?.is_none() {
+            return Err(CoreError::NotFound("item"));
+        }
+        let stored = self.store.sources_of_items(user, &[item]).await?;
+        let wanted: BTreeSet<i64> = source_ids.iter().copied().collect();
+        if wanted.is_empty() || !wanted.iter().all(|id| stored.iter().any(|s| s.id == *id)) {
+            return Err(CoreError::InvalidInput(
+                "name one or more sources of this item to split off".into(),
+            ));
+        }
+        if wanted.len() >= stored.len() {
+            return Err(CoreError::InvalidInput(
+                "at least one source must stay with the item".into(),
+            ));
+        }
+        let (out, stay): (Vec<StoredSource>, Vec<StoredSource>) =
+            stored.into_iter().partition(|s| wanted.contains(&s.id));
+        let now = self.clock.now();
+        let mut write = LibraryWrite::new(now);
+        write.new_items = 1;
+        for s in &out {
+            write.moves.push((s.id, ItemRef::New(0)));
+        }
+        let edits = self
+            .store
+            .edits_of_items(user, &[item])
+            .await?
+            .into_iter()
+            .next()
+            .map(|(_, e)| e)
+            .unwrap_or_default();
+        let stay: Vec<WorkingSource> = stay.into_iter().map(WorkingSource::from_stored).collect();
+        let out: Vec<WorkingSource> = out.into_iter().map(WorkingSource::from_stored).collect();
+        write
+            .items
+            .push(self.item_write(ItemRef::Existing(item), &stay, &edits)?);
+        write
+            .items
+            .push(self.item_write(ItemRef::New(0), &out, &ManualEdits::default())?);
+        write
+            .never_merge
+            .push((ItemRef::Existing(item), ItemRef::New(0)));
+        let created = self.store.write_library(user, &write).await?;
+        created
+            .first()
+            .copied()
+            .ok_or_else(|| CoreError::InvalidInput("split created no item".into()))
+    }
+
+    /// Possible duplicates, open ones unless `all`.
+    pub async fn duplicates(&self, user: UserId, all: bool) -> CoreResult<Vec<DuplicateView>> {
+        let state = (!all).then_some(DuplicateState::Open);
+        let mut out = Vec::new();
+        for d in self.store.duplicates(user, state).await? {
+            out.push(self.duplicate_view(user, d).await?);
+        }
+        Ok(out)
+    }
+
+    async fn duplicate_view(
+        &self,
+        user: UserId,
+        d: PossibleDuplicate,
+    ) -> CoreResult<DuplicateView> {
+        let side = |id: ItemId, v: Option<serde_json::Value>| {
+            let v = v.unwrap_or_default();
+            DuplicateSide {
+                id,
+                title: v["title"].as_str().unwrap_or_default().to_owned(),
+                authors: v["authors"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.as_str().map(ToOwned::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            }
+        };
+        let a = self.store.item(user, d.a).await?.map(|i| i.resolved);
+        let b = self.store.item(user, d.b).await?.map(|i| i.resolved);
+        Ok(DuplicateView {
+            id: d.id,
+            state: d.state,
+            reason: d.reason,
+            a: side(d.a, a),
+            b: side(d.b, b),
+        })
+    }
+
+    /// Confirms a possible duplicate: the two items become one (the older id stays).
+    pub async fn confirm_duplicate(&self, user: UserId, id: i64) -> CoreResult<serde_json::Value> {
+        let d = self
+            .store
+            .duplicate(user, id)
+            .await?
+            .ok_or(CoreError::NotFound("possible duplicate"))?;
+        let (into, from) = if d.a <= d.b { (d.a, d.b) } else { (d.b, d.a) };
+        self.store
+            .set_duplicate_state(user, id, DuplicateState::Confirmed, self.clock.now())
+            .await?;
+        self.merge_items(user, into, from).await
+    }
+
+    /// Dismisses a possible duplicate; re-imports do not raise the pair again.
+    pub async fn dismiss_duplicate(&self, user: UserId, id: i64) -> CoreResult<()> {
+        if self
+            .store
+            .set_duplicate_state(user, id, DuplicateState::Dismissed, self.clock.now())
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(CoreError::NotFound("possible duplicate"))
+        }
+    }
+
+    /// Writes the whole library as bookbridge JSON: every item with its resolved fields
+    /// (provenance included), its manual edits and every source record as received, plus
+    /// the pairs the user split. [`Library::import_bookbridge_json`] reads it back.
+    pub async fn export_json(&self, user: UserId, out: &mut (dyn Write + Send)) -> CoreResult<()> {
+        let io = |e: std::io::Error| CoreError::InvalidInput(format!("cannot write: {e}"));
+        let enc = |e: serde_json::Error| CoreError::InvalidInput(format!("cannot encode: {e}"));
+        write!(
+            out,
+            "{{\"format\":\"{BOOKBRIDGE_JSON}\",\"version\":1,\"exported_at\":{},\"items\":[",
+            serde_json::to_string(&self.clock.now()).map_err(enc)?
+        )
+        .map_err(io)?;
+        let mut first = true;
+        let mut after = None;
+        loop {
+            let ids = self
+                .store
+                .item_ids(user, after, u64::try_from(CHUNK_ROWS).unwrap_or(500))
+                .await?;
+            let Some(last) = ids.last().copied() else {
+                break;
+            };
+            after = Some(last);
+            let mut per_item: BTreeMap<i64, Vec<ExportedRecord>> = BTreeMap::new();
+            for s in self.store.sources_of_items(user, &ids).await? {
+                per_item.entry(s.item.0).or_default().push(ExportedRecord {
+                    provider: s.provider,
+                    source_key: s.source_key,
+                    origin_kind: s.origin_kind,
+                    origin_id: s.origin_id,
+                    seen_at: s.seen_at,
+                    record: s.record,
+                });
+            }
+            let edits: HashMap<i64, ManualEdits> = self
+                .store
+                .edits_of_items(user, &ids)
+                .await?
+                .into_iter()
+                .map(|(i, e)| (i.0, e))
+                .collect();
+            for id in ids {
+                let Some(item) = self.store.item(user, id).await? else {
+                    continue;
+                };
+                let mut value = with_id(id, item.resolved);
+                if let Some(obj) = value.as_object_mut() {
+                    obj.insert(
+                        "edits".into(),
+                        serde_json::to_value(edits.get(&id.0).cloned().unwrap_or_default())
+                            .map_err(enc)?,
+                    );
+                    obj.insert(
+                        "records".into(),
+                        serde_json::to_value(per_item.remove(&id.0).unwrap_or_default())
+                            .map_err(enc)?,
+                    );
+                }
+                if !first {
+                    out.write_all(b",").map_err(io)?;
+                }
+                first = false;
+                serde_json::to_writer(&mut *out, &value).map_err(enc)?;
+            }
+        }
+        let pairs: Vec<(i64, i64)> = self
+            .store
+            .never_merge_pairs(user)
+            .await?
+            .into_iter()
+            .map(|(a, b)| (a.0, b.0))
+            .collect();
+        write!(
+            out,
+            "],\"never_merge\":{}}}",
+            serde_json::to_string(&pairs).map_err(enc)?
+        )
+        .map_err(io)?;
+        Ok(())
+    }
+
+    /// Imports bookbridge's own JSON export: each exported item's records land together
+    /// in one item (found again by source key on a re-import), with its manual edits and
+    /// the pairs the user split.
+    pub async fn import_bookbridge_json(
+        &self,
+        user: UserId,
+        bytes: &[u8],
+        label: Option<String>,
+    ) -> CoreResult<ImportSummary> {
+        let doc: ExportIn = serde_json::from_slice(bytes)
+            .map_err(|e| CoreError::InvalidInput(format!("not a bookbridge export: {e}")))?;
+        if doc.format != BOOKBRIDGE_JSON {
+            return Err(CoreError::InvalidInput(format!(
+                "not a bookbridge export (format \"{}\")",
+                doc.format
+            )));
+        }
+        let source = ImportSource {
+            format: BOOKBRIDGE_JSON.into(),
+            provider: "bookbridge".into(),
+            label,
+        };
+        let mut rows = Vec::new();
+        for (g, item) in doc.items.iter().enumerate() {
+            for r in &item.records {
+                rows.push(Ok(Incoming {
+                    provider: r.provider.clone(),
+                    source_key: r.source_key.clone(),
+                    record: r.record.clone(),
+                    seen_at: Some(r.seen_at),
+                    group: Some(g),
+                }));
+            }
+        }
+        let (summary, groups) = self
+            .run_import(user, &source, rows.into_iter(), &|_| {})
+            .await?;
+
+        // Edits and splits refer to exported items; map them to the items they became.
+        let by_export_id: HashMap<i64, ItemId> = doc
+            .items
+            .iter()
+            .enumerate()
+            .filter_map(|(g, item)| groups.get(&g).map(|id| (item.id, *id)))
+            .collect();
+        let mut write = LibraryWrite::new(self.clock.now());
+        let mut edited = Vec::new();
+        for (g, item) in doc.items.iter().enumerate() {
+            if item.edits == ManualEdits::default() {
+                continue;
+            }
+            if let Some(id) = groups.get(&g) {
+                write
+                    .edits
+                    .push((ItemRef::Existing(*id), item.edits.clone()));
+                edited.push(*id);
+            }
+        }
+        for (a, b) in &doc.never_merge {
+            if let (Some(a), Some(b)) = (by_export_id.get(a), by_export_id.get(b)) {
+                write
+                    .never_merge
+                    .push((ItemRef::Existing(*a), ItemRef::Existing(*b)));
+            }
+        }
+        if !write.edits.is_empty() || !write.never_merge.is_empty() {
+            self.store.write_library(user, &write).await?;
+            self.reresolve(user, &edited).await?;
+        }
+        Ok(summary)
+    }
+
+    /// Writes the library as a Goodreads library export CSV (its column set), which
+    /// Goodreads' importer reads. Cells that a spreadsheet would run as a formula are
+    /// neutralised.
+    pub async fn export_goodreads_csv(
+        &self,
+        user: UserId,
+        out: &mut (dyn Write + Send),
+    ) -> CoreResult<()> {
+        let io = |e: std::io::Error| CoreError::InvalidInput(format!("cannot write: {e}"));
+        out.write_all(GOODREADS_HEADER.as_bytes()).map_err(io)?;
+        out.write_all(b"\r\n").map_err(io)?;
+        let mut after = None;
+        loop {
+            let ids = self
+                .store
+                .item_ids(user, after, u64::try_from(CHUNK_ROWS).unwrap_or(500))
+                .await?;
+            let Some(last) = ids.last().copied() else {
+                break;
+            };
+            after = Some(last);
+            for id in ids {
+                let Some(item) = self.store.item(user, id).await? else {
+                    continue;
+                };
+                let row = goodreads_row(&item.resolved);
+                let line: Vec<String> = row.iter().map(|c| csv_cell(c)).collect();
+                out.write_all(line.join(",").as_bytes()).map_err(io)?;
+                out.write_all(b"\r\n").map_err(io)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `{"id": …}` followed by the resolved fields.
+fn with_id(id: ItemId, resolved: serde_json::Value) -> serde_json::Value {
+    let mut map = serde_json::Map::new();
+    map.insert("id".into(), serde_json::Value::from(id.0));
+    if let serde_json::Value::Object(fields) = resolved {
+        for (k, v) in fields {
+            map.insert(k, v);
+        }
+    }
+    serde_json::Value::Object(map)
+}
+
+fn source_write(op: SourceOp, ws: &WorkingSource) -> SourceWrite {
+    SourceWrite {
+        op,
+        record: ws.record.clone(),
+        origin_kind: ws.origin_kind,
+        origin_id: ws.origin_id,
+        seen_at: ws.seen_at,
+    }
+}
+
+/// Adds a source's match keys to an item's candidate.
+fn extend_candidate(c: &mut MatchCandidate, ws: &WorkingSource) {
+    let one = MatchCandidate::from_records(c.item, [(ws.provider.as_str(), &ws.record)]);
+    c.identifiers.extend(one.identifiers);
+    for t in one.titles {
+        if !c.titles.contains(&t) {
+            c.titles.push(t);
+        }
+    }
+    for a in one.authors {
+        if !c.authors.contains(&a) {
+            c.authors.push(a);
+        }
+    }
+    c.sources.extend(one.sources);
+    c.sources
+        .insert(SourceKey::new(ws.provider.clone(), ws.source_key.clone()));
+}
+
+/// The candidate-lookup keys an incoming row is searched by.
+fn row_lookup_keys(r: &Incoming) -> Vec<String> {
+    let (ids, title, _) = candidate_keys(&r.record);
+    let mut keys: Vec<String> = ids.iter().map(|i| id_key(i.scheme, &i.value)).collect();
+    let b = blocking_key(&title);
+    if !b.is_empty() {
+        keys.push(format!("block:{b}"));
+    }
+    keys.push(format!("src:{}:{}", r.provider, r.source_key));
+    keys
+}
+
+/// The same keys, from an item's side.
+fn candidate_lookup_keys(c: &MatchCandidate) -> Vec<String> {
+    let mut keys: Vec<String> = c
+        .identifiers
+        .iter()
+        .map(|i| id_key(i.scheme, &i.value))
+        .collect();
+    for t in &c.titles {
+        let b = blocking_key(t);
+        if !b.is_empty() {
+            keys.push(format!("block:{b}"));
+        }
+    }
+    for s in &c.sources {
+        keys.push(format!("src:{}:{}", s.provider, s.external_id));
+    }
+    keys
+}
+
+fn apply_patch(edits: &mut ManualEdits, patch: &ItemPatch, at: DateTime<Utc>) -> CoreResult<()> {
+    if let Some(t) = &patch.title {
+        let t = t.trim();
+        if t.is_empty() {
+            return Err(CoreError::InvalidInput("a title cannot be empty".into()));
+        }
+        edits.title = Some(Edit {
+            value: t.to_owned(),
+            at,
+        });
+    }
+    if let Some(s) = &patch.subtitle {
+        edits.subtitle = Some(Edit {
+            value: s.clone(),
+            at,
+        });
+    }
+    if let Some(a) = &patch.authors {
+        edits.authors = Some(Edit {
+            value: a.clone(),
+            at,
+        });
+    }
+    if let Some(s) = patch.status {
+        edits.status = Some(Edit { value: s, at });
+    }
+    if let Some(r) = patch.rating {
+        let value = match r {
+            None => None,
+            Some(stars) => Some(Rating::from_stars(stars).ok_or_else(|| {
+                CoreError::InvalidInput("a rating is between 0.5 and 5 stars".into())
+            })?),
+        };
+        edits.rating = Some(Edit { value, at });
+    }
+    if let Some(s) = &patch.shelves {
+        edits.shelves = Some(Edit {
+            value: s.clone(),
+            at,
+        });
+    }
+    if let Some(p) = patch.progress {
+        let value = match p {
+            None => None,
+            Some(f) if (0.0..=1.0).contains(&f) => Some(Progress {
+                fraction: f,
+                position: None,
+                at: Some(at),
+            }),
+            Some(_) => {
+                return Err(CoreError::InvalidInput(
+                    "progress is a fraction between 0 and 1".into(),
+                ));
+            }
+        };
+        edits.progress = Some(Edit { value, at });
+    }
+    for field in &patch.revert {
+        match field.as_str() {
+            "title" => edits.title = None,
+            "subtitle" => edits.subtitle = None,
+            "authors" => edits.authors = None,
+            "status" => edits.status = None,
+            "rating" => edits.rating = None,
+            "shelves" => edits.shelves = None,
+            "progress" => edits.progress = None,
+            "cover" => edits.cover = None,
+            other => {
+                return Err(CoreError::InvalidInput(format!(
+                    "\"{other}\" is not an editable field"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Fills fields `into` never edited from `other`.
+fn fill_edits(into: &mut ManualEdits, other: &ManualEdits) {
+    if into.title.is_none() {
+        into.title.clone_from(&other.title);
+    }
+    if into.subtitle.is_none() {
+        into.subtitle.clone_from(&other.subtitle);
+    }
+    if into.authors.is_none() {
+        into.authors.clone_from(&other.authors);
+    }
+    if into.status.is_none() {
+        into.status.clone_from(&other.status);
+    }
+    if into.rating.is_none() {
+        into.rating.clone_from(&other.rating);
+    }
+    if into.shelves.is_none() {
+        into.shelves.clone_from(&other.shelves);
+    }
+    if into.progress.is_none() {
+        into.progress.clone_from(&other.progress);
+    }
+    if into.cover.is_none() {
+        into.cover.clone_from(&other.cover);
+    }
+}
+
+/// Goodreads' library export columns, in its order.
+pub const GOODREADS_HEADER: &str = "Book Id,Title,Author,Author l-f,Additional Authors,ISBN,\
+ISBN13,My Rating,Average Rating,Publisher,Binding,Number of Pages,Year Published,\
+Original Publication Year,Date Read,Date Added,Bookshelves,Bookshelves with positions,\
+Exclusive Shelf,My Review,Spoiler,Private Notes,Read Count,Owned Copies";
+
+/// A CSV cell: formula-like text gets a leading `'` (SECURITY G3), then RFC 4180 quoting.
+pub fn csv_cell(value: &str) -> String {
+    let safe = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}")
+    } else {
+        value.to_owned()
+    };
+    if safe.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", safe.replace('"', "\"\""))
+    } else {
+        safe
+    }
+}
+
+/// `Last, First` for a display name.
+fn last_first(name: &str) -> String {
+    let name = name.trim();
+    match name.rsplit_once(' ') {
+        Some((first, last)) => format!("{last}, {first}"),
+        None => name.to_owned(),
+    }
+}
+
+fn goodreads_row(item: &serde_json::Value) -> Vec<String> {
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+    let strings = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(ToOwned::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let first_id = |scheme: &str| {
+        item["identifiers"][scheme]
+            .as_array()
+            .and_then(|a| a.first())
+            .map(&s)
+            .unwrap_or_default()
+    };
+    let authors = strings(&item["authors"]);
+    let title = s(&item["title"]);
+    let title = match item["subtitle"].as_str() {
+        Some(sub) if !sub.is_empty() => format!("{title}: {sub}"),
+        _ => title,
+    };
+    let rating = item["rating"]
+        .as_f64()
+        .map_or_else(|| "0".into(), |r| format!("{}", r.round()));
+    let edition = item["editions"]
+        .as_array()
+        .and_then(|a| a.first())
+        .cloned()
+        .unwrap_or_default();
+    let published = edition["published"]["year"]
+        .as_i64()
+        .map(|y| y.to_string())
+        .unwrap_or_default();
+    let reads = item["reads"].as_array().cloned().unwrap_or_default();
+    let date_read = reads
+        .iter()
+        .filter_map(|r| r["finished"].as_str())
+        .max()
+        .map(|d| d.replace('-', "/"))
+        .unwrap_or_default();
+    let exclusive = match item["status"].as_str() {
+        Some("read") => "read",
+        Some("reading") => "currently-reading",
+        Some("did-not-finish") => "did-not-finish",
+        Some("paused") => "paused",
+        _ => "to-read",
+    };
+    let shelves = strings(&item["shelves"]);
+    let review = item["reviews"]
+        .as_array()
+        .and_then(|a| a.first())
+        .map(|r| s(&r["text"]))
+        .unwrap_or_default();
+    let read_count = reads.iter().filter(|r| !r["finished"].is_null()).count();
+    vec![
+        first_id("goodreads"),
+        title,
+        authors.first().cloned().unwrap_or_default(),
+        authors.first().map(|a| last_first(a)).unwrap_or_default(),
+        authors
+            .iter()
+            .skip(1)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", "),
+        first_id("isbn_10"),
+        first_id("isbn_13"),
+        rating,
+        String::new(),
+        s(&edition["publisher"]),
+        s(&edition["binding"]),
+        edition["pages"]
+            .as_u64()
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
+        published,
+        String::new(),
+        date_read,
+        String::new(),
+        shelves.join(", "),
+        String::new(),
+        exclusive.to_owned(),
+        review,
+        String::new(),
+        String::new(),
+        read_count.to_string(),
+        "0".into(),
+    ]
+}

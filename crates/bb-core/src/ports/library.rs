@@ -1,0 +1,332 @@
+//! The library's storage port: import batches, item sources with their per-batch versions,
+//! items with their cached resolution and lookup keys, manual edits, never-merge pairs and
+//! possible duplicates.
+//!
+//! The store keeps no merge logic: `library::service` decides, and hands the store one
+//! [`LibraryWrite`] per chunk of an import so each chunk is one transaction. Candidate
+//! lookup goes through an index of string keys per item (strong identifiers, blocking
+//! keys, source keys, plus shelf/format/provider keys for list filters), so a 100k-item
+//! library is never scanned to import one row.
+
+use crate::ids::{BatchId, ItemId, UserId};
+use crate::library::SourceRecord;
+use crate::library::matching::MatchCandidate;
+use crate::library::resolve::{ManualEdits, SourceKind};
+use crate::ports::StoreResult;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Where an import batch is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BatchState {
+    Running,
+    Done,
+    Undone,
+}
+
+impl BatchState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BatchState::Running => "running",
+            BatchState::Done => "done",
+            BatchState::Undone => "undone",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "running" => Some(BatchState::Running),
+            "done" => Some(BatchState::Done),
+            "undone" => Some(BatchState::Undone),
+            _ => None,
+        }
+    }
+}
+
+/// The row counts of a finished import.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchCounts {
+    pub rows: u64,
+    pub created: u64,
+    pub merged: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub failed: u64,
+}
+
+/// One import of one file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportBatch {
+    pub id: BatchId,
+    pub user_id: UserId,
+    /// The format id (`goodreads-csv`, `bookbridge-json`, …).
+    pub format: String,
+    pub provider: String,
+    /// The file name the user gave, when known (display only).
+    pub label: Option<String>,
+    pub state: BatchState,
+    pub counts: BatchCounts,
+    /// Row errors, capped by the use-case; `[{"row","message"}]`.
+    pub errors: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub undone_at: Option<DateTime<Utc>>,
+}
+
+/// The current version of one source's record for one item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredSource {
+    pub id: i64,
+    pub item: ItemId,
+    pub provider: String,
+    /// The provider's external id, or a stable key derived from the record when the format
+    /// has none.
+    pub source_key: String,
+    /// With `raw` filled in.
+    pub record: SourceRecord,
+    pub origin_kind: SourceKind,
+    /// The batch (or connection) that supplied this version.
+    pub origin_id: i64,
+    pub seen_at: DateTime<Utc>,
+}
+
+/// An item as candidate lookup returns it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CandidateItem {
+    pub item: ItemId,
+    /// `item` and `never_merge_with` filled in by the store.
+    pub candidate: MatchCandidate,
+}
+
+/// An item of this write: an existing one, or the n-th item this write creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ItemRef {
+    Existing(ItemId),
+    New(usize),
+}
+
+/// What to do to one source row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceOp {
+    /// A source key the user's library has not seen.
+    Insert {
+        item: ItemRef,
+        provider: String,
+        source_key: String,
+    },
+    /// A new version of an existing source (the previous one is kept for undo).
+    Update { id: i64 },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceWrite {
+    pub op: SourceOp,
+    pub record: SourceRecord,
+    pub origin_kind: SourceKind,
+    pub origin_id: i64,
+    pub seen_at: DateTime<Utc>,
+}
+
+/// The cached resolution and index keys of one item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemWrite {
+    pub item: ItemRef,
+    /// The `ResolvedItem` as JSON (without `id`).
+    pub resolved: serde_json::Value,
+    pub candidate: MatchCandidate,
+    /// Lookup keys (see [`crate::library::service::index_keys`]).
+    pub keys: Vec<String>,
+    /// Lower-cased display title, for listing order.
+    pub sort_title: String,
+    /// Folded title, authors and series, for search.
+    pub search_text: String,
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DuplicateWrite {
+    pub a: ItemRef,
+    pub b: ItemRef,
+    pub reason: serde_json::Value,
+}
+
+/// Everything one step of the library changes, applied in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LibraryWrite {
+    pub now: DateTime<Utc>,
+    /// How many items to create; `ItemRef::New(0..new_items)` refer to them.
+    pub new_items: usize,
+    /// The batch that creates the new items, if any.
+    pub created_by: Option<BatchId>,
+    pub sources: Vec<SourceWrite>,
+    /// Sources to move to another item (merge, split).
+    pub moves: Vec<(i64, ItemRef)>,
+    pub items: Vec<ItemWrite>,
+    pub delete_items: Vec<ItemId>,
+    pub duplicates: Vec<DuplicateWrite>,
+    pub never_merge: Vec<(ItemRef, ItemRef)>,
+    pub edits: Vec<(ItemRef, ManualEdits)>,
+}
+
+impl LibraryWrite {
+    pub fn new(now: DateTime<Utc>) -> Self {
+        Self {
+            now,
+            new_items: 0,
+            created_by: None,
+            sources: Vec::new(),
+            moves: Vec::new(),
+            items: Vec::new(),
+            delete_items: Vec::new(),
+            duplicates: Vec::new(),
+            never_merge: Vec::new(),
+            edits: Vec::new(),
+        }
+    }
+}
+
+/// Filters for listing a library; all optional, combined with AND.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemQuery {
+    pub status: Option<String>,
+    /// Each becomes an index key the item must carry (`shelf:…`, `format:…`, `prov:…`).
+    pub keys: Vec<String>,
+    /// Matched against the folded search text.
+    pub search: Option<String>,
+    pub offset: u64,
+    pub limit: u64,
+}
+
+/// One item as listed: its id and cached resolution.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredItem {
+    pub id: ItemId,
+    pub resolved: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DuplicateState {
+    Open,
+    Confirmed,
+    Dismissed,
+}
+
+impl DuplicateState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DuplicateState::Open => "open",
+            DuplicateState::Confirmed => "confirmed",
+            DuplicateState::Dismissed => "dismissed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "open" => Some(DuplicateState::Open),
+            "confirmed" => Some(DuplicateState::Confirmed),
+            "dismissed" => Some(DuplicateState::Dismissed),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PossibleDuplicate {
+    pub id: i64,
+    pub a: ItemId,
+    pub b: ItemId,
+    pub reason: serde_json::Value,
+    pub state: DuplicateState,
+    pub created_at: DateTime<Utc>,
+}
+
+#[async_trait]
+pub trait LibraryStore: Send + Sync {
+    async fn create_batch(
+        &self,
+        user: UserId,
+        format: &str,
+        provider: &str,
+        label: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ImportBatch>;
+    async fn finish_batch(
+        &self,
+        user: UserId,
+        batch: BatchId,
+        counts: &BatchCounts,
+        errors: &serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Newest first.
+    async fn list_batches(&self, user: UserId) -> StoreResult<Vec<ImportBatch>>;
+    async fn batch(&self, user: UserId, batch: BatchId) -> StoreResult<Option<ImportBatch>>;
+
+    /// Items carrying any of `keys` (index keys such as `id:isbn_13:…`, `block:dune`).
+    async fn candidates_by_keys(
+        &self,
+        user: UserId,
+        keys: &[String],
+    ) -> StoreResult<Vec<CandidateItem>>;
+    /// Current versions of the sources with these `(provider, source_key)`s.
+    async fn sources_by_keys(
+        &self,
+        user: UserId,
+        keys: &[(String, String)],
+    ) -> StoreResult<Vec<StoredSource>>;
+    /// Current versions of every source of these items.
+    async fn sources_of_items(
+        &self,
+        user: UserId,
+        items: &[ItemId],
+    ) -> StoreResult<Vec<StoredSource>>;
+    async fn source_ids_of_batch(&self, user: UserId, batch: BatchId) -> StoreResult<Vec<i64>>;
+    async fn edits_of_items(
+        &self,
+        user: UserId,
+        items: &[ItemId],
+    ) -> StoreResult<Vec<(ItemId, ManualEdits)>>;
+    /// Applies `write` in one transaction; returns the ids of the created items in order.
+    async fn write_library(&self, user: UserId, write: &LibraryWrite) -> StoreResult<Vec<ItemId>>;
+
+    /// Withdraws what `batch` supplied: its source versions go, each source falls back to
+    /// its previous version or disappears. Returns the items whose sources changed. The
+    /// caller re-resolves them (deleting those left without sources).
+    async fn undo_batch(
+        &self,
+        user: UserId,
+        batch: BatchId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<ItemId>>;
+
+    async fn list_items(&self, user: UserId, query: &ItemQuery) -> StoreResult<Vec<StoredItem>>;
+    async fn count_items(&self, user: UserId, query: &ItemQuery) -> StoreResult<u64>;
+    async fn item(&self, user: UserId, item: ItemId) -> StoreResult<Option<StoredItem>>;
+    /// Every item of the user, in id order, `limit` at a time after `after`.
+    async fn item_ids(
+        &self,
+        user: UserId,
+        after: Option<ItemId>,
+        limit: u64,
+    ) -> StoreResult<Vec<ItemId>>;
+    async fn never_merge_pairs(&self, user: UserId) -> StoreResult<Vec<(ItemId, ItemId)>>;
+
+    async fn duplicates(
+        &self,
+        user: UserId,
+        state: Option<DuplicateState>,
+    ) -> StoreResult<Vec<PossibleDuplicate>>;
+    async fn duplicate(&self, user: UserId, id: i64) -> StoreResult<Option<PossibleDuplicate>>;
+    async fn set_duplicate_state(
+        &self,
+        user: UserId,
+        id: i64,
+        state: DuplicateState,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+}

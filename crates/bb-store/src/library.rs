@@ -1,0 +1,929 @@
+//! The library store (`LibraryStore`), written once for both backends like `ports.rs`:
+//! `impl_library_store!` stamps it onto a concrete store type inside its own module.
+//!
+//! Import speed comes from the caller handing over one [`LibraryWrite`] per chunk (one
+//! transaction), statements that repeat with the same text (sqlx keeps them prepared per
+//! connection), and multi-row inserts for index keys. Lists of ids or keys are bound as
+//! `$N` placeholders in slices of [`IN_SLICE`], below both backends' parameter limits.
+//!
+//! [`LibraryWrite`]: bb_core::ports::LibraryWrite
+
+use bb_core::error::StoreError;
+use bb_core::library::SourceRecord;
+use bb_core::library::resolve::SourceKind;
+
+/// Most values bound into one `IN (…)` list.
+pub(crate) const IN_SLICE: usize = 900;
+
+/// `$from, $from+1, …` for `n` values.
+pub(crate) fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub(crate) fn json_err(e: &serde_json::Error) -> StoreError {
+    StoreError::Backend(format!("stored JSON is unreadable: {e}"))
+}
+
+/// The record without its raw part (stored in its own column) and the raw part.
+pub(crate) fn split_record(record: &SourceRecord) -> Result<(String, String), StoreError> {
+    let raw = serde_json::to_string(&record.raw).map_err(|e| json_err(&e))?;
+    let mut value = serde_json::to_value(record).map_err(|e| json_err(&e))?;
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert("raw".into(), serde_json::Value::Null);
+    }
+    let mapped = serde_json::to_string(&value).map_err(|e| json_err(&e))?;
+    Ok((mapped, raw))
+}
+
+pub(crate) fn join_record(mapped: &str, raw: &str) -> Result<SourceRecord, StoreError> {
+    let mut record: SourceRecord = serde_json::from_str(mapped).map_err(|e| json_err(&e))?;
+    record.raw = serde_json::from_str(raw).map_err(|e| json_err(&e))?;
+    Ok(record)
+}
+
+pub(crate) fn kind_str(kind: SourceKind) -> &'static str {
+    match kind {
+        SourceKind::Batch => "batch",
+        SourceKind::Connection => "connection",
+    }
+}
+
+pub(crate) fn kind_parse(s: &str) -> SourceKind {
+    if s == "connection" {
+        SourceKind::Connection
+    } else {
+        SourceKind::Batch
+    }
+}
+
+macro_rules! impl_library_store {
+    ($store:ident) => {
+        mod library_store {
+            use super::$store;
+            use crate::backend_err;
+            use crate::library::{
+                IN_SLICE, join_record, json_err, kind_parse, kind_str, placeholders,
+                split_record,
+            };
+            use crate::time::{from_ms, to_ms};
+            use async_trait::async_trait;
+            use bb_core::error::StoreError;
+            use bb_core::ids::{BatchId, ItemId, UserId};
+            use bb_core::library::matching::MatchCandidate;
+            use bb_core::library::resolve::ManualEdits;
+            use bb_core::ports::{
+                BatchCounts, BatchState, CandidateItem, DuplicateState, ImportBatch, ItemQuery,
+                ItemRef, LibraryStore, LibraryWrite, PossibleDuplicate, SourceOp, StoreResult,
+                StoredItem, StoredSource,
+            };
+            use chrono::{DateTime, Utc};
+            use sqlx::Row;
+            use std::collections::{BTreeSet, HashMap};
+
+            fn be(e: sqlx::Error) -> StoreError {
+                backend_err(&e)
+            }
+
+            const BATCH_COLUMNS: &str = "id, user_id, format, provider, label, state, counts, \
+                 errors, created_at, finished_at, undone_at";
+
+            const SOURCE_SELECT: &str = "SELECT s.id, s.item_id, s.provider, s.source_key, \
+                 v.origin_kind, v.origin_id, v.record, v.raw, v.seen_at \
+                 FROM item_sources s JOIN item_source_versions v ON v.id = \
+                 (SELECT MAX(v2.id) FROM item_source_versions v2 WHERE v2.source_id = s.id)";
+
+            fn batch_from_row<R: Row>(r: &R) -> StoreResult<ImportBatch>
+            where
+                for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+                for<'a> Option<i64>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+                for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+                for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+                for<'a> &'a str: sqlx::ColumnIndex<R>,
+            {
+                let state: String = r.try_get("state").map_err(be)?;
+                let counts: String = r.try_get("counts").map_err(be)?;
+                let errors: String = r.try_get("errors").map_err(be)?;
+                Ok(ImportBatch {
+                    id: BatchId(r.try_get("id").map_err(be)?),
+                    user_id: UserId(r.try_get("user_id").map_err(be)?),
+                    format: r.try_get("format").map_err(be)?,
+                    provider: r.try_get("provider").map_err(be)?,
+                    label: r.try_get("label").map_err(be)?,
+                    state: BatchState::parse(&state)
+                        .ok_or_else(|| StoreError::Backend(format!("bad batch state {state}")))?,
+                    counts: serde_json::from_str::<BatchCounts>(&counts)
+                        .map_err(|e| json_err(&e))?,
+                    errors: serde_json::from_str(&errors).map_err(|e| json_err(&e))?,
+                    created_at: from_ms(r.try_get("created_at").map_err(be)?),
+                    finished_at: r
+                        .try_get::<Option<i64>, _>("finished_at")
+                        .map_err(be)?
+                        .map(from_ms),
+                    undone_at: r
+                        .try_get::<Option<i64>, _>("undone_at")
+                        .map_err(be)?
+                        .map(from_ms),
+                })
+            }
+
+            fn source_from_row<R: Row>(r: &R) -> StoreResult<StoredSource>
+            where
+                for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+                for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+                for<'a> &'a str: sqlx::ColumnIndex<R>,
+            {
+                let record: String = r.try_get("record").map_err(be)?;
+                let raw: String = r.try_get("raw").map_err(be)?;
+                let kind: String = r.try_get("origin_kind").map_err(be)?;
+                Ok(StoredSource {
+                    id: r.try_get("id").map_err(be)?,
+                    item: ItemId(r.try_get("item_id").map_err(be)?),
+                    provider: r.try_get("provider").map_err(be)?,
+                    source_key: r.try_get("source_key").map_err(be)?,
+                    record: join_record(&record, &raw)?,
+                    origin_kind: kind_parse(&kind),
+                    origin_id: r.try_get("origin_id").map_err(be)?,
+                    seen_at: from_ms(r.try_get("seen_at").map_err(be)?),
+                })
+            }
+
+            fn item_from_row<R: Row>(r: &R) -> StoreResult<StoredItem>
+            where
+                for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+                for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+                for<'a> &'a str: sqlx::ColumnIndex<R>,
+            {
+                let resolved: String = r.try_get("resolved").map_err(be)?;
+                Ok(StoredItem {
+                    id: ItemId(r.try_get("id").map_err(be)?),
+                    resolved: serde_json::from_str(&resolved).map_err(|e| json_err(&e))?,
+                    created_at: from_ms(r.try_get("created_at").map_err(be)?),
+                    updated_at: from_ms(r.try_get("updated_at").map_err(be)?),
+                })
+            }
+
+            fn duplicate_from_row<R: Row>(r: &R) -> StoreResult<PossibleDuplicate>
+            where
+                for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+                for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+                for<'a> &'a str: sqlx::ColumnIndex<R>,
+            {
+                let reason: String = r.try_get("reason").map_err(be)?;
+                let state: String = r.try_get("state").map_err(be)?;
+                Ok(PossibleDuplicate {
+                    id: r.try_get("id").map_err(be)?,
+                    a: ItemId(r.try_get("item_a").map_err(be)?),
+                    b: ItemId(r.try_get("item_b").map_err(be)?),
+                    reason: serde_json::from_str(&reason).map_err(|e| json_err(&e))?,
+                    state: DuplicateState::parse(&state).ok_or_else(|| {
+                        StoreError::Backend(format!("bad duplicate state {state}"))
+                    })?,
+                    created_at: from_ms(r.try_get("created_at").map_err(be)?),
+                })
+            }
+
+            /// The WHERE clause and its text bindings (after `$1` = user) for a listing.
+            fn item_filter(query: &ItemQuery) -> (String, Vec<String>) {
+                let mut sql = String::from("i.user_id = $1");
+                let mut binds: Vec<String> = Vec::new();
+                if let Some(status) = &query.status {
+                    binds.push(status.clone());
+                    sql.push_str(&format!(" AND i.status = ${}", binds.len() + 1));
+                }
+                for key in &query.keys {
+                    binds.push(key.clone());
+                    sql.push_str(&format!(
+                        " AND EXISTS (SELECT 1 FROM library_item_keys k \
+                         WHERE k.item_id = i.id AND k.key = ${})",
+                        binds.len() + 1
+                    ));
+                }
+                if let Some(search) = query.search.as_deref().filter(|s| !s.is_empty()) {
+                    let escaped = search
+                        .replace('\\', "\\\\")
+                        .replace('%', "\\%")
+                        .replace('_', "\\_");
+                    binds.push(format!("%{escaped}%"));
+                    sql.push_str(&format!(
+                        " AND i.search_text LIKE ${} ESCAPE '\\'",
+                        binds.len() + 1
+                    ));
+                }
+                (sql, binds)
+            }
+
+            fn ordered(a: i64, b: i64) -> (i64, i64) {
+                if a <= b { (a, b) } else { (b, a) }
+            }
+
+            #[async_trait]
+            impl LibraryStore for $store {
+                async fn create_batch(
+                    &self,
+                    user: UserId,
+                    format: &str,
+                    provider: &str,
+                    label: Option<&str>,
+                    now: DateTime<Utc>,
+                ) -> StoreResult<ImportBatch> {
+                    let counts = serde_json::to_string(&BatchCounts::default())
+                        .map_err(|e| json_err(&e))?;
+                    let sql = format!(
+                        "INSERT INTO import_batches (user_id, format, provider, label, state, \
+                         counts, errors, created_at) VALUES ($1, $2, $3, $4, 'running', $5, '[]', $6) \
+                         RETURNING {BATCH_COLUMNS}"
+                    );
+                    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(user.0)
+                        .bind(format)
+                        .bind(provider)
+                        .bind(label)
+                        .bind(counts)
+                        .bind(to_ms(now))
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(be)?;
+                    batch_from_row(&row)
+                }
+
+                async fn finish_batch(
+                    &self,
+                    user: UserId,
+                    batch: BatchId,
+                    counts: &BatchCounts,
+                    errors: &serde_json::Value,
+                    now: DateTime<Utc>,
+                ) -> StoreResult<()> {
+                    let counts = serde_json::to_string(counts).map_err(|e| json_err(&e))?;
+                    let errors = serde_json::to_string(errors).map_err(|e| json_err(&e))?;
+                    sqlx::query(
+                        "UPDATE import_batches SET state = 'done', counts = $1, errors = $2, \
+                         finished_at = $3 WHERE id = $4 AND user_id = $5",
+                    )
+                    .bind(counts)
+                    .bind(errors)
+                    .bind(to_ms(now))
+                    .bind(batch.0)
+                    .bind(user.0)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(be)?;
+                    Ok(())
+                }
+
+                async fn list_batches(&self, user: UserId) -> StoreResult<Vec<ImportBatch>> {
+                    let sql = format!(
+                        "SELECT {BATCH_COLUMNS} FROM import_batches WHERE user_id = $1 \
+                         ORDER BY id DESC"
+                    );
+                    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(user.0)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(be)?;
+                    rows.iter().map(|r| batch_from_row(r)).collect()
+                }
+
+                async fn batch(
+                    &self,
+                    user: UserId,
+                    batch: BatchId,
+                ) -> StoreResult<Option<ImportBatch>> {
+                    let sql = format!(
+                        "SELECT {BATCH_COLUMNS} FROM import_batches WHERE id = $1 AND user_id = $2"
+                    );
+                    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(batch.0)
+                        .bind(user.0)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(be)?;
+                    row.map(|r| batch_from_row(&r)).transpose()
+                }
+
+                async fn candidates_by_keys(
+                    &self,
+                    user: UserId,
+                    keys: &[String],
+                ) -> StoreResult<Vec<CandidateItem>> {
+                    let mut found: HashMap<i64, MatchCandidate> = HashMap::new();
+                    let unique: Vec<&String> =
+                        keys.iter().collect::<BTreeSet<_>>().into_iter().collect();
+                    for slice in unique.chunks(IN_SLICE) {
+                        let sql = format!(
+                            "SELECT i.id, i.match_keys FROM library_items i WHERE i.user_id = $1 \
+                             AND i.id IN (SELECT k.item_id FROM library_item_keys k \
+                             WHERE k.user_id = $1 AND k.key IN ({}))",
+                            placeholders(2, slice.len())
+                        );
+                        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user.0);
+                        for k in slice {
+                            q = q.bind(k.as_str());
+                        }
+                        for r in q.fetch_all(&self.pool).await.map_err(be)? {
+                            let id: i64 = r.try_get("id").map_err(be)?;
+                            if found.contains_key(&id) {
+                                continue;
+                            }
+                            let keys: String = r.try_get("match_keys").map_err(be)?;
+                            let mut c: MatchCandidate =
+                                serde_json::from_str(&keys).map_err(|e| json_err(&e))?;
+                            c.item = id;
+                            c.never_merge_with.clear();
+                            found.insert(id, c);
+                        }
+                    }
+                    let ids: Vec<i64> = found.keys().copied().collect();
+                    for slice in ids.chunks(IN_SLICE) {
+                        let list = placeholders(2, slice.len());
+                        let sql = format!(
+                            "SELECT item_a, item_b FROM never_merge WHERE user_id = $1 \
+                             AND (item_a IN ({list}) OR item_b IN ({list}))"
+                        );
+                        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user.0);
+                        for id in slice {
+                            q = q.bind(*id);
+                        }
+                        for r in q.fetch_all(&self.pool).await.map_err(be)? {
+                            let a: i64 = r.try_get("item_a").map_err(be)?;
+                            let b: i64 = r.try_get("item_b").map_err(be)?;
+                            if let Some(c) = found.get_mut(&a) {
+                                c.never_merge_with.insert(b);
+                            }
+                            if let Some(c) = found.get_mut(&b) {
+                                c.never_merge_with.insert(a);
+                            }
+                        }
+                    }
+                    let mut out: Vec<CandidateItem> = found
+                        .into_iter()
+                        .map(|(id, candidate)| CandidateItem {
+                            item: ItemId(id),
+                            candidate,
+                        })
+                        .collect();
+                    out.sort_by_key(|c| c.item);
+                    Ok(out)
+                }
+
+                async fn sources_by_keys(
+                    &self,
+                    user: UserId,
+                    keys: &[(String, String)],
+                ) -> StoreResult<Vec<StoredSource>> {
+                    let mut by_provider: HashMap<&str, BTreeSet<&str>> = HashMap::new();
+                    for (p, k) in keys {
+                        by_provider.entry(p.as_str()).or_default().insert(k.as_str());
+                    }
+                    let mut out = Vec::new();
+                    for (provider, keys) in by_provider {
+                        let keys: Vec<&str> = keys.into_iter().collect();
+                        for slice in keys.chunks(IN_SLICE) {
+                            let sql = format!(
+                                "{SOURCE_SELECT} WHERE s.user_id = $1 AND s.provider = $2 \
+                                 AND s.source_key IN ({}) ORDER BY s.id",
+                                placeholders(3, slice.len())
+                            );
+                            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+                                .bind(user.0)
+                                .bind(provider);
+                            for k in slice {
+                                q = q.bind(*k);
+                            }
+                            for r in q.fetch_all(&self.pool).await.map_err(be)? {
+                                out.push(source_from_row(&r)?);
+                            }
+                        }
+                    }
+                    Ok(out)
+                }
+
+                async fn sources_of_items(
+                    &self,
+                    user: UserId,
+                    items: &[ItemId],
+                ) -> StoreResult<Vec<StoredSource>> {
+                    let mut out = Vec::new();
+                    for slice in items.chunks(IN_SLICE) {
+                        let sql = format!(
+                            "{SOURCE_SELECT} WHERE s.user_id = $1 AND s.item_id IN ({}) \
+                             ORDER BY s.id",
+                            placeholders(2, slice.len())
+                        );
+                        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user.0);
+                        for i in slice {
+                            q = q.bind(i.0);
+                        }
+                        for r in q.fetch_all(&self.pool).await.map_err(be)? {
+                            out.push(source_from_row(&r)?);
+                        }
+                    }
+                    Ok(out)
+                }
+
+                async fn source_ids_of_batch(
+                    &self,
+                    user: UserId,
+                    batch: BatchId,
+                ) -> StoreResult<Vec<i64>> {
+                    sqlx::query_scalar(
+                        "SELECT DISTINCT s.id FROM item_sources s JOIN item_source_versions v \
+                         ON v.source_id = s.id WHERE s.user_id = $1 AND v.origin_kind = 'batch' \
+                         AND v.origin_id = $2 ORDER BY s.id",
+                    )
+                    .bind(user.0)
+                    .bind(batch.0)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(be)
+                }
+
+                async fn edits_of_items(
+                    &self,
+                    user: UserId,
+                    items: &[ItemId],
+                ) -> StoreResult<Vec<(ItemId, ManualEdits)>> {
+                    let mut out = Vec::new();
+                    for slice in items.chunks(IN_SLICE) {
+                        let sql = format!(
+                            "SELECT item_id, edits FROM item_edits WHERE user_id = $1 \
+                             AND item_id IN ({})",
+                            placeholders(2, slice.len())
+                        );
+                        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user.0);
+                        for i in slice {
+                            q = q.bind(i.0);
+                        }
+                        for r in q.fetch_all(&self.pool).await.map_err(be)? {
+                            let id: i64 = r.try_get("item_id").map_err(be)?;
+                            let edits: String = r.try_get("edits").map_err(be)?;
+                            out.push((
+                                ItemId(id),
+                                serde_json::from_str(&edits).map_err(|e| json_err(&e))?,
+                            ));
+                        }
+                    }
+                    Ok(out)
+                }
+
+                // One transaction in a fixed order (items, sources, moves, edits, pairs,
+                // deletes); splitting it would only scatter that order.
+                #[allow(clippy::too_many_lines)]
+                async fn write_library(
+                    &self,
+                    user: UserId,
+                    write: &LibraryWrite,
+                ) -> StoreResult<Vec<ItemId>> {
+                    let now = to_ms(write.now);
+                    let mut tx = self.pool.begin().await.map_err(be)?;
+                    let item_writes: HashMap<ItemRef, usize> = write
+                        .items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, w)| (w.item, i))
+                        .collect();
+
+                    // New items go in complete, so they need no second statement.
+                    let mut created: Vec<ItemId> = Vec::with_capacity(write.new_items);
+                    for n in 0..write.new_items {
+                        let w = item_writes
+                            .get(&ItemRef::New(n))
+                            .map(|i| &write.items[*i])
+                            .ok_or(StoreError::Backend(format!("new item {n} has no data")))?;
+                        let resolved =
+                            serde_json::to_string(&w.resolved).map_err(|e| json_err(&e))?;
+                        let keys =
+                            serde_json::to_string(&w.candidate).map_err(|e| json_err(&e))?;
+                        let id: i64 = sqlx::query_scalar(
+                            "INSERT INTO library_items (user_id, resolved, match_keys, \
+                             sort_title, search_text, status, created_by, created_at, updated_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
+                        )
+                        .bind(user.0)
+                        .bind(resolved)
+                        .bind(keys)
+                        .bind(&w.sort_title)
+                        .bind(&w.search_text)
+                        .bind(w.status.as_deref())
+                        .bind(write.created_by.map(|b| b.0))
+                        .bind(now)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(be)?;
+                        created.push(ItemId(id));
+                    }
+                    let real = |r: ItemRef| -> StoreResult<i64> {
+                        match r {
+                            ItemRef::Existing(id) => Ok(id.0),
+                            ItemRef::New(n) => created
+                                .get(n)
+                                .map(|i| i.0)
+                                .ok_or(StoreError::Backend(format!("no new item {n}"))),
+                        }
+                    };
+
+                    for w in &write.items {
+                        let item = real(w.item)?;
+                        if let ItemRef::Existing(id) = w.item {
+                            let resolved =
+                                serde_json::to_string(&w.resolved).map_err(|e| json_err(&e))?;
+                            let keys =
+                                serde_json::to_string(&w.candidate).map_err(|e| json_err(&e))?;
+                            let done = sqlx::query(
+                                "UPDATE library_items SET resolved = $1, match_keys = $2, \
+                                 sort_title = $3, search_text = $4, status = $5, updated_at = $6 \
+                                 WHERE id = $7 AND user_id = $8",
+                            )
+                            .bind(resolved)
+                            .bind(keys)
+                            .bind(&w.sort_title)
+                            .bind(&w.search_text)
+                            .bind(w.status.as_deref())
+                            .bind(now)
+                            .bind(id.0)
+                            .bind(user.0)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(be)?;
+                            if done.rows_affected() == 0 {
+                                return Err(StoreError::NotFound);
+                            }
+                            sqlx::query("DELETE FROM library_item_keys WHERE item_id = $1")
+                                .bind(id.0)
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(be)?;
+                        }
+                        let keys: Vec<&String> =
+                            w.keys.iter().collect::<BTreeSet<_>>().into_iter().collect();
+                        // Three values per row; slices keep the statement shapes few.
+                        for slice in keys.chunks(64) {
+                            let values = (0..slice.len())
+                                .map(|i| format!("($1, $2, ${})", i + 3))
+                                .collect::<Vec<_>>()
+                                .join(", ");
+                            let sql = format!(
+                                "INSERT INTO library_item_keys (user_id, item_id, key) VALUES {values}"
+                            );
+                            let mut q =
+                                sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user.0).bind(item);
+                            for k in slice {
+                                q = q.bind(k.as_str());
+                            }
+                            q.execute(&mut *tx).await.map_err(be)?;
+                        }
+                    }
+
+                    for s in &write.sources {
+                        let source_id = match &s.op {
+                            SourceOp::Insert {
+                                item,
+                                provider,
+                                source_key,
+                            } => sqlx::query_scalar::<_, i64>(
+                                "INSERT INTO item_sources (user_id, item_id, provider, source_key) \
+                                 VALUES ($1, $2, $3, $4) RETURNING id",
+                            )
+                            .bind(user.0)
+                            .bind(real(*item)?)
+                            .bind(provider)
+                            .bind(source_key)
+                            .fetch_one(&mut *tx)
+                            .await
+                            .map_err(be)?,
+                            SourceOp::Update { id } => {
+                                let owned: Option<i64> = sqlx::query_scalar(
+                                    "SELECT id FROM item_sources WHERE id = $1 AND user_id = $2",
+                                )
+                                .bind(*id)
+                                .bind(user.0)
+                                .fetch_optional(&mut *tx)
+                                .await
+                                .map_err(be)?;
+                                owned.ok_or(StoreError::NotFound)?
+                            }
+                        };
+                        let (mapped, raw) = split_record(&s.record)?;
+                        sqlx::query(
+                            "INSERT INTO item_source_versions (source_id, origin_kind, origin_id, \
+                             record, raw, seen_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                        )
+                        .bind(source_id)
+                        .bind(kind_str(s.origin_kind))
+                        .bind(s.origin_id)
+                        .bind(mapped)
+                        .bind(raw)
+                        .bind(to_ms(s.seen_at))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(be)?;
+                    }
+
+                    for (source, to) in &write.moves {
+                        sqlx::query("UPDATE item_sources SET item_id = $1 WHERE id = $2 AND user_id = $3")
+                            .bind(real(*to)?)
+                            .bind(*source)
+                            .bind(user.0)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(be)?;
+                    }
+
+                    for (item, edits) in &write.edits {
+                        let edits = serde_json::to_string(edits).map_err(|e| json_err(&e))?;
+                        sqlx::query(
+                            "INSERT INTO item_edits (item_id, user_id, edits, updated_at) \
+                             VALUES ($1, $2, $3, $4) ON CONFLICT (item_id) DO UPDATE SET \
+                             edits = excluded.edits, updated_at = excluded.updated_at",
+                        )
+                        .bind(real(*item)?)
+                        .bind(user.0)
+                        .bind(edits)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(be)?;
+                    }
+
+                    for (a, b) in &write.never_merge {
+                        let (a, b) = ordered(real(*a)?, real(*b)?);
+                        if a == b {
+                            continue;
+                        }
+                        sqlx::query(
+                            "INSERT INTO never_merge (user_id, item_a, item_b) VALUES ($1, $2, $3) \
+                             ON CONFLICT (item_a, item_b) DO NOTHING",
+                        )
+                        .bind(user.0)
+                        .bind(a)
+                        .bind(b)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(be)?;
+                    }
+
+                    for d in &write.duplicates {
+                        let (a, b) = ordered(real(d.a)?, real(d.b)?);
+                        if a == b {
+                            continue;
+                        }
+                        let reason = serde_json::to_string(&d.reason).map_err(|e| json_err(&e))?;
+                        sqlx::query(
+                            "INSERT INTO possible_duplicates (user_id, item_a, item_b, reason, \
+                             state, created_at) VALUES ($1, $2, $3, $4, 'open', $5) \
+                             ON CONFLICT (item_a, item_b) DO NOTHING",
+                        )
+                        .bind(user.0)
+                        .bind(a)
+                        .bind(b)
+                        .bind(reason)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(be)?;
+                    }
+
+                    for id in &write.delete_items {
+                        sqlx::query("DELETE FROM library_items WHERE id = $1 AND user_id = $2")
+                            .bind(id.0)
+                            .bind(user.0)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(be)?;
+                    }
+
+                    tx.commit().await.map_err(be)?;
+                    Ok(created)
+                }
+
+                async fn undo_batch(
+                    &self,
+                    user: UserId,
+                    batch: BatchId,
+                    now: DateTime<Utc>,
+                ) -> StoreResult<Vec<ItemId>> {
+                    let mut tx = self.pool.begin().await.map_err(be)?;
+                    let state: Option<String> = sqlx::query_scalar(
+                        "SELECT state FROM import_batches WHERE id = $1 AND user_id = $2",
+                    )
+                    .bind(batch.0)
+                    .bind(user.0)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(be)?;
+                    match state.as_deref() {
+                        None => return Err(StoreError::NotFound),
+                        Some("undone") => return Err(StoreError::Conflict("batch already undone")),
+                        Some(_) => {}
+                    }
+                    let items: Vec<i64> = sqlx::query_scalar(
+                        "SELECT DISTINCT s.item_id FROM item_sources s JOIN item_source_versions v \
+                         ON v.source_id = s.id WHERE s.user_id = $1 AND v.origin_kind = 'batch' \
+                         AND v.origin_id = $2 ORDER BY s.item_id",
+                    )
+                    .bind(user.0)
+                    .bind(batch.0)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(be)?;
+                    let sources: Vec<i64> = sqlx::query_scalar(
+                        "SELECT DISTINCT s.id FROM item_sources s JOIN item_source_versions v \
+                         ON v.source_id = s.id WHERE s.user_id = $1 AND v.origin_kind = 'batch' \
+                         AND v.origin_id = $2",
+                    )
+                    .bind(user.0)
+                    .bind(batch.0)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(be)?;
+                    for slice in sources.chunks(IN_SLICE) {
+                        let list = placeholders(2, slice.len());
+                        let sql = format!(
+                            "DELETE FROM item_source_versions WHERE origin_kind = 'batch' \
+                             AND origin_id = $1 AND source_id IN ({list})"
+                        );
+                        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(batch.0);
+                        for s in slice {
+                            q = q.bind(*s);
+                        }
+                        q.execute(&mut *tx).await.map_err(be)?;
+                        // A source with no version left was the batch's alone.
+                        let sql = format!(
+                            "DELETE FROM item_sources WHERE id IN ({list}) AND NOT EXISTS \
+                             (SELECT 1 FROM item_source_versions v WHERE v.source_id = item_sources.id) \
+                             AND user_id = $1"
+                        );
+                        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user.0);
+                        for s in slice {
+                            q = q.bind(*s);
+                        }
+                        q.execute(&mut *tx).await.map_err(be)?;
+                    }
+                    sqlx::query(
+                        "UPDATE import_batches SET state = 'undone', undone_at = $1 \
+                         WHERE id = $2 AND user_id = $3",
+                    )
+                    .bind(to_ms(now))
+                    .bind(batch.0)
+                    .bind(user.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(be)?;
+                    tx.commit().await.map_err(be)?;
+                    Ok(items.into_iter().map(ItemId).collect())
+                }
+
+                async fn list_items(
+                    &self,
+                    user: UserId,
+                    query: &ItemQuery,
+                ) -> StoreResult<Vec<StoredItem>> {
+                    let (filter, binds) = item_filter(query);
+                    let n = binds.len();
+                    let sql = format!(
+                        "SELECT i.id, i.resolved, i.created_at, i.updated_at FROM library_items i \
+                         WHERE {filter} ORDER BY i.sort_title, i.id LIMIT ${} OFFSET ${}",
+                        n + 2,
+                        n + 3
+                    );
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user.0);
+                    for b in binds {
+                        q = q.bind(b);
+                    }
+                    let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+                    let offset = i64::try_from(query.offset).unwrap_or(i64::MAX);
+                    let rows = q
+                        .bind(limit)
+                        .bind(offset)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(be)?;
+                    rows.iter().map(|r| item_from_row(r)).collect()
+                }
+
+                async fn count_items(&self, user: UserId, query: &ItemQuery) -> StoreResult<u64> {
+                    let (filter, binds) = item_filter(query);
+                    let sql = format!("SELECT COUNT(*) FROM library_items i WHERE {filter}");
+                    let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql)).bind(user.0);
+                    for b in binds {
+                        q = q.bind(b);
+                    }
+                    let n = q.fetch_one(&self.pool).await.map_err(be)?;
+                    Ok(u64::try_from(n).unwrap_or(0))
+                }
+
+                async fn item(&self, user: UserId, item: ItemId) -> StoreResult<Option<StoredItem>> {
+                    let row = sqlx::query(
+                        "SELECT i.id, i.resolved, i.created_at, i.updated_at FROM library_items i \
+                         WHERE i.id = $1 AND i.user_id = $2",
+                    )
+                    .bind(item.0)
+                    .bind(user.0)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(be)?;
+                    row.map(|r| item_from_row(&r)).transpose()
+                }
+
+                async fn item_ids(
+                    &self,
+                    user: UserId,
+                    after: Option<ItemId>,
+                    limit: u64,
+                ) -> StoreResult<Vec<ItemId>> {
+                    let ids: Vec<i64> = sqlx::query_scalar(
+                        "SELECT id FROM library_items WHERE user_id = $1 AND id > $2 \
+                         ORDER BY id LIMIT $3",
+                    )
+                    .bind(user.0)
+                    .bind(after.map_or(i64::MIN, |a| a.0))
+                    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(be)?;
+                    Ok(ids.into_iter().map(ItemId).collect())
+                }
+
+                async fn never_merge_pairs(&self, user: UserId) -> StoreResult<Vec<(ItemId, ItemId)>> {
+                    let rows = sqlx::query(
+                        "SELECT item_a, item_b FROM never_merge WHERE user_id = $1 \
+                         ORDER BY item_a, item_b",
+                    )
+                    .bind(user.0)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(be)?;
+                    rows.iter()
+                        .map(|r| {
+                            Ok((
+                                ItemId(r.try_get("item_a").map_err(be)?),
+                                ItemId(r.try_get("item_b").map_err(be)?),
+                            ))
+                        })
+                        .collect()
+                }
+
+                async fn duplicates(
+                    &self,
+                    user: UserId,
+                    state: Option<DuplicateState>,
+                ) -> StoreResult<Vec<PossibleDuplicate>> {
+                    let rows = sqlx::query(
+                        "SELECT id, item_a, item_b, reason, state, created_at \
+                         FROM possible_duplicates WHERE user_id = $1 \
+                         AND ($2 = '' OR state = $2) ORDER BY id",
+                    )
+                    .bind(user.0)
+                    .bind(state.map_or("", DuplicateState::as_str))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(be)?;
+                    rows.iter().map(|r| duplicate_from_row(r)).collect()
+                }
+
+                async fn duplicate(
+                    &self,
+                    user: UserId,
+                    id: i64,
+                ) -> StoreResult<Option<PossibleDuplicate>> {
+                    let row = sqlx::query(
+                        "SELECT id, item_a, item_b, reason, state, created_at \
+                         FROM possible_duplicates WHERE user_id = $1 AND id = $2",
+                    )
+                    .bind(user.0)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(be)?;
+                    row.map(|r| duplicate_from_row(&r)).transpose()
+                }
+
+                async fn set_duplicate_state(
+                    &self,
+                    user: UserId,
+                    id: i64,
+                    state: DuplicateState,
+                    now: DateTime<Utc>,
+                ) -> StoreResult<bool> {
+                    let done = sqlx::query(
+                        "UPDATE possible_duplicates SET state = $1, decided_at = $2 \
+                         WHERE id = $3 AND user_id = $4",
+                    )
+                    .bind(state.as_str())
+                    .bind(to_ms(now))
+                    .bind(id)
+                    .bind(user.0)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(be)?;
+                    Ok(done.rows_affected() > 0)
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use impl_library_store;

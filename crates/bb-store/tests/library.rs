@@ -1,0 +1,304 @@
+//! The library store contract, run on SQLite and on PostgreSQL, each on a fresh database.
+
+// Helpers outside `#[test]` fns unwrap too; short names keep the store calls readable.
+#![allow(
+    clippy::unwrap_used,
+    clippy::many_single_char_names,
+    clippy::too_many_lines
+)]
+
+use bb_core::ids::{ItemId, UserId};
+use bb_core::library::SourceRecord;
+use bb_core::library::matching::MatchCandidate;
+use bb_core::library::resolve::{Edit, ManualEdits, SourceKind};
+use bb_core::ports::{
+    BatchCounts, BatchState, DuplicateState, DuplicateWrite, ItemQuery, ItemRef, ItemWrite,
+    LibraryWrite, SourceOp, SourceWrite, Store,
+};
+use bb_store::testing::{TestDb, fresh_postgres, fresh_sqlite};
+use chrono::{DateTime, TimeZone, Utc};
+use std::future::Future;
+use std::sync::Arc;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap()
+}
+
+async fn on_both<F, Fut>(test: &str, check: F)
+where
+    F: Fn(TestDb) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    check(fresh_sqlite(dir.path()).await.unwrap()).await;
+    if let Some(db) = fresh_postgres(test).await.unwrap() {
+        check(db).await;
+    }
+}
+
+async fn user(store: &Arc<dyn Store>, name: &str) -> UserId {
+    store
+        .create_user(name, "$argon2id$fake", t0())
+        .await
+        .unwrap()
+        .id
+}
+
+fn record(id: &str, title: &str) -> SourceRecord {
+    SourceRecord {
+        external_id: Some(id.into()),
+        title: title.into(),
+        authors: vec!["Frank Herbert".into()],
+        raw: serde_json::json!({"Book Id": id, "Title": title, "n": 0.1}),
+        ..SourceRecord::default()
+    }
+}
+
+fn item_write(item: ItemRef, title: &str, keys: &[&str]) -> ItemWrite {
+    ItemWrite {
+        item,
+        resolved: serde_json::json!({"title": title}),
+        candidate: MatchCandidate {
+            item: 0,
+            ..MatchCandidate::default()
+        },
+        keys: keys.iter().map(|k| (*k).to_string()).collect(),
+        sort_title: title.to_lowercase(),
+        search_text: title.to_lowercase(),
+        status: Some("read".into()),
+    }
+}
+
+fn insert(item: ItemRef, key: &str, rec: SourceRecord, batch: i64) -> SourceWrite {
+    SourceWrite {
+        op: SourceOp::Insert {
+            item,
+            provider: "goodreads".into(),
+            source_key: key.into(),
+        },
+        record: rec,
+        origin_kind: SourceKind::Batch,
+        origin_id: batch,
+        seen_at: t0(),
+    }
+}
+
+#[tokio::test]
+async fn batches_items_sources_and_keys_round_trip() {
+    on_both(
+        "batches_items_sources_and_keys_round_trip",
+        |db| async move {
+            let s = db.store;
+            let alice = user(&s, "alice").await;
+            let bob = user(&s, "bob").await;
+            let batch = s
+                .create_batch(alice, "goodreads-csv", "goodreads", Some("gr.csv"), t0())
+                .await
+                .unwrap();
+            assert_eq!(batch.state, BatchState::Running);
+
+            let mut w = LibraryWrite::new(t0());
+            w.new_items = 2;
+            w.created_by = Some(batch.id);
+            w.items.push(item_write(
+                ItemRef::New(0),
+                "Dune",
+                &["block:dune", "id:isbn_13:9780441013593", "shelf:sci-fi"],
+            ));
+            w.items
+                .push(item_write(ItemRef::New(1), "Dune Messiah", &["block:dune"]));
+            w.sources.push(insert(
+                ItemRef::New(0),
+                "1",
+                record("1", "Dune"),
+                batch.id.0,
+            ));
+            w.sources.push(insert(
+                ItemRef::New(1),
+                "2",
+                record("2", "Dune Messiah"),
+                batch.id.0,
+            ));
+            w.duplicates.push(DuplicateWrite {
+                a: ItemRef::New(1),
+                b: ItemRef::New(0),
+                reason: serde_json::json!({"score": 0.5}),
+            });
+            let ids = s.write_library(alice, &w).await.unwrap();
+            assert_eq!(ids.len(), 2);
+
+            let counts = BatchCounts {
+                rows: 2,
+                created: 2,
+                ..BatchCounts::default()
+            };
+            s.finish_batch(alice, batch.id, &counts, &serde_json::json!([]), t0())
+                .await
+                .unwrap();
+            let b = s.batch(alice, batch.id).await.unwrap().unwrap();
+            assert_eq!((b.state, b.counts), (BatchState::Done, counts));
+            assert!(
+                s.batch(bob, batch.id).await.unwrap().is_none(),
+                "batches are per user"
+            );
+
+            // Candidate lookup by key, never across users.
+            let c = s
+                .candidates_by_keys(alice, &["block:dune".into()])
+                .await
+                .unwrap();
+            assert_eq!(c.len(), 2);
+            assert_eq!(c[0].candidate.item, c[0].item.0);
+            let c = s
+                .candidates_by_keys(alice, &["id:isbn_13:9780441013593".into()])
+                .await
+                .unwrap();
+            assert_eq!(c.iter().map(|c| c.item).collect::<Vec<_>>(), vec![ids[0]]);
+            assert!(
+                s.candidates_by_keys(bob, &["block:dune".into()])
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+
+            // Sources come back with their raw record, by key and by item.
+            let by_key = s
+                .sources_by_keys(alice, &[("goodreads".into(), "1".into())])
+                .await
+                .unwrap();
+            assert_eq!(by_key.len(), 1);
+            assert_eq!(by_key[0].record, record("1", "Dune"));
+            assert_eq!(by_key[0].item, ids[0]);
+            assert_eq!(s.sources_of_items(alice, &ids).await.unwrap().len(), 2);
+
+            // Filters and search.
+            let q = ItemQuery {
+                keys: vec!["shelf:sci-fi".into()],
+                limit: 10,
+                ..ItemQuery::default()
+            };
+            assert_eq!(s.count_items(alice, &q).await.unwrap(), 1);
+            let q = ItemQuery {
+                search: Some("messiah".into()),
+                status: Some("read".into()),
+                limit: 10,
+                ..ItemQuery::default()
+            };
+            let found = s.list_items(alice, &q).await.unwrap();
+            assert_eq!(found.len(), 1);
+            assert_eq!(found[0].resolved["title"], "Dune Messiah");
+            let q = ItemQuery {
+                search: Some("%".into()),
+                limit: 10,
+                ..ItemQuery::default()
+            };
+            assert_eq!(s.count_items(alice, &q).await.unwrap(), 0, "% is literal");
+
+            let dups = s
+                .duplicates(alice, Some(DuplicateState::Open))
+                .await
+                .unwrap();
+            assert_eq!(dups.len(), 1);
+            assert!(dups[0].a < dups[0].b, "pairs are stored ordered");
+            assert!(
+                s.set_duplicate_state(alice, dups[0].id, DuplicateState::Dismissed, t0())
+                    .await
+                    .unwrap()
+            );
+            // Raising the same pair again keeps it dismissed.
+            let mut again = LibraryWrite::new(t0());
+            again.duplicates.push(DuplicateWrite {
+                a: ItemRef::Existing(ids[0]),
+                b: ItemRef::Existing(ids[1]),
+                reason: serde_json::json!({}),
+            });
+            s.write_library(alice, &again).await.unwrap();
+            assert!(
+                s.duplicates(alice, Some(DuplicateState::Open))
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+
+            // Deleting the user deletes the library.
+            assert!(s.delete_user(alice).await.unwrap());
+            assert!(s.list_batches(alice).await.unwrap().is_empty());
+            assert!(s.sources_of_items(alice, &ids).await.unwrap().is_empty());
+            assert!(s.item(alice, ids[0]).await.unwrap().is_none());
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn undo_falls_back_to_the_previous_version() {
+    on_both("undo_falls_back_to_the_previous_version", |db| async move {
+        let s = db.store;
+        let alice = user(&s, "alice").await;
+        let b1 = s
+            .create_batch(alice, "goodreads-csv", "goodreads", None, t0())
+            .await
+            .unwrap();
+        let mut w = LibraryWrite::new(t0());
+        w.new_items = 1;
+        w.items
+            .push(item_write(ItemRef::New(0), "Dune", &["block:dune"]));
+        w.sources
+            .push(insert(ItemRef::New(0), "1", record("1", "Dune"), b1.id.0));
+        let item = s.write_library(alice, &w).await.unwrap()[0];
+        let source = s.sources_of_items(alice, &[item]).await.unwrap()[0].id;
+
+        let b2 = s
+            .create_batch(alice, "goodreads-csv", "goodreads", None, t0())
+            .await
+            .unwrap();
+        let mut w = LibraryWrite::new(t0());
+        w.sources.push(SourceWrite {
+            op: SourceOp::Update { id: source },
+            record: record("1", "Dune (revised)"),
+            origin_kind: SourceKind::Batch,
+            origin_id: b2.id.0,
+            seen_at: t0(),
+        });
+        w.edits.push((
+            ItemRef::Existing(item),
+            ManualEdits {
+                title: Some(Edit {
+                    value: "Mine".into(),
+                    at: t0(),
+                }),
+                ..ManualEdits::default()
+            },
+        ));
+        s.write_library(alice, &w).await.unwrap();
+        let now = s.sources_of_items(alice, &[item]).await.unwrap();
+        assert_eq!(now[0].record.title, "Dune (revised)");
+        assert_eq!(now[0].origin_id, b2.id.0);
+        assert_eq!(
+            s.source_ids_of_batch(alice, b2.id).await.unwrap(),
+            vec![source]
+        );
+
+        assert_eq!(s.undo_batch(alice, b2.id, t0()).await.unwrap(), vec![item]);
+        let back = s.sources_of_items(alice, &[item]).await.unwrap();
+        assert_eq!(back[0].record.title, "Dune", "previous version restored");
+        assert!(s.undo_batch(alice, b2.id, t0()).await.is_err(), "only once");
+        assert_eq!(
+            s.batch(alice, b2.id).await.unwrap().unwrap().state,
+            BatchState::Undone
+        );
+
+        s.undo_batch(alice, b1.id, t0()).await.unwrap();
+        assert!(
+            s.sources_of_items(alice, &[item]).await.unwrap().is_empty(),
+            "a source only the batch supplied is gone"
+        );
+        let edits = s.edits_of_items(alice, &[item]).await.unwrap();
+        assert_eq!(edits[0].0, ItemId(item.0));
+        let mut w = LibraryWrite::new(t0());
+        w.delete_items.push(item);
+        s.write_library(alice, &w).await.unwrap();
+        assert!(s.item(alice, item).await.unwrap().is_none());
+    })
+    .await;
+}
