@@ -1,5 +1,8 @@
 //! The store contract, run on SQLite and on PostgreSQL, each on a fresh database.
 
+// Test helpers outside #[test] fns unwrap too: a failure there is a test failure.
+#![allow(clippy::unwrap_used)]
+
 use bb_core::audit::{AuditEvent, NewAuditEntry};
 use bb_core::error::StoreError;
 use bb_core::ids::UserId;

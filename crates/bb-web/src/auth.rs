@@ -44,10 +44,10 @@ impl FromRequestParts<AppState> for CurrentUser {
                 None => Err(ApiError::unauthenticated()),
             };
         }
-        if let Some(sid) = session_cookie(parts, state.web.session_cookie_name()) {
-            if let Some(user) = state.accounts.authenticate_session(&sid).await? {
-                return Ok(CurrentUser(user));
-            }
+        if let Some(sid) = session_cookie(parts, state.web.session_cookie_name())
+            && let Some(user) = state.accounts.authenticate_session(&sid).await?
+        {
+            return Ok(CurrentUser(user));
         }
         Err(ApiError::unauthenticated())
     }

@@ -35,10 +35,8 @@ async fn request_id(req: Request, next: Next) -> Response {
     rand::rng().fill_bytes(&mut bytes);
     let id = hex::encode(bytes);
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+    tracing::debug!(parent: &span, "request started");
     let mut res = {
-        let _enter = span.enter();
-        tracing::debug!("request started");
-        drop(_enter);
         REQUEST_ID
             .scope(
                 id.clone(),
@@ -134,7 +132,7 @@ pub fn wrap(router: Router<AppState>, state: &AppState) -> Router<AppState> {
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(120),
+            Duration::from_mins(2),
         ))
         .layer(middleware::from_fn(request_id))
         .layer(TraceLayer::new_for_http().make_span_with(|_: &Request<Body>| tracing::Span::none()))

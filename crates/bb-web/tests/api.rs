@@ -1,6 +1,9 @@
 //! The JSON API through the real router (tower `oneshot`), on a fresh SQLite database with
 //! a clock the tests move.
 
+// Test helpers outside #[test] fns unwrap too: a failure there is a test failure.
+#![allow(clippy::unwrap_used)]
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use bb_core::accounts::{AccountPolicy, Accounts};
@@ -10,6 +13,7 @@ use chrono::{Duration, TimeZone, Utc};
 use http_body_util::BodyExt;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
+use sha2::Digest;
 use std::sync::Arc;
 use tower::ServiceExt;
 
@@ -532,7 +536,6 @@ async fn session_ids_are_stored_only_as_hashes() {
     assert_eq!(stored.len(), 1);
     assert_ne!(stored[0], id);
     assert!(!stored[0].contains(id));
-    use sha2::Digest;
     assert_eq!(stored[0], hex::encode(sha2::Sha256::digest(id.as_bytes())));
 }
 

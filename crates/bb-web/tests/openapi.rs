@@ -1,6 +1,9 @@
 //! The committed `openapi.json` must match what the code generates, and every route the
 //! router serves must be in it.
 
+// Test helpers outside #[test] fns unwrap too: a failure there is a test failure.
+#![allow(clippy::unwrap_used)]
+
 use std::path::PathBuf;
 
 fn committed_path() -> PathBuf {

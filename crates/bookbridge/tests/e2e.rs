@@ -2,6 +2,9 @@
 //! a token from the CLI, `/api/me` both ways, restart, and everything is still there. Run
 //! on SQLite and on PostgreSQL.
 
+// Test helpers outside #[test] fns unwrap too: a failure there is a test failure.
+#![allow(clippy::unwrap_used)]
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

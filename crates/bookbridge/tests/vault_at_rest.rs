@@ -2,6 +2,9 @@
 //! dump, ciphertexts bound to their row, crypto-shredding on user deletion, and a rotation
 //! killed midway that resumes.
 
+// Test helpers outside #[test] fns unwrap too: a failure there is a test failure.
+#![allow(clippy::unwrap_used)]
+
 use async_trait::async_trait;
 use base64::Engine;
 use bb_core::clock::{Clock, SystemClock};
