@@ -13,8 +13,22 @@ const WORDS: &[&str] = &[
     "river", "night", "glass", "empire", "shadow", "garden", "winter", "stone", "letters",
     "silence", "harbor", "machine", "orchard", "kingdom", "lantern", "ember", "atlas", "tide",
 ];
-const FIRST: &[&str] = &["Ada", "Kazuo", "Ursula", "Chinua", "Stanisław", "Octavia", "Jorge", "Toni", "Ted", "N. K."];
-const LAST: &[&str] = &["Lovelace", "Ishiguro", "Le Guin", "Achebe", "Lem", "Butler", "Borges", "Morrison", "Chiang", "Jemisin"];
+const FIRST: &[&str] = &[
+    "Ada",
+    "Kazuo",
+    "Ursula",
+    "Chinua",
+    "Stanisław",
+    "Octavia",
+    "Jorge",
+    "Toni",
+    "Ted",
+    "N. K.",
+];
+const LAST: &[&str] = &[
+    "Lovelace", "Ishiguro", "Le Guin", "Achebe", "Lem", "Butler", "Borges", "Morrison", "Chiang",
+    "Jemisin",
+];
 
 /// A small deterministic generator (SplitMix64): the same file for the same row count.
 struct Mix(u64);
@@ -46,24 +60,30 @@ fn isbn13_from(n: u64) -> String {
 
 fn isbn10_from_13(isbn13: &str) -> String {
     let body = &isbn13[3..12];
-    let sum: u32 = body.bytes().zip((2..=10).rev()).map(|(b, w)| u32::from(b - b'0') * w).sum();
+    let sum: u32 = body
+        .bytes()
+        .zip((2..=10).rev())
+        .map(|(b, w)| u32::from(b - b'0') * w)
+        .sum();
     let check = (11 - sum % 11) % 11;
-    if check == 10 { format!("{body}X") } else { format!("{body}{check}") }
+    if check == 10 {
+        format!("{body}X")
+    } else {
+        format!("{body}{check}")
+    }
 }
 
 fn main() -> std::io::Result<()> {
-    let rows: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    let rows: u64 = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100_000);
     let mut rng = Mix(rows);
     let out = std::io::stdout();
     let mut w = BufWriter::new(out.lock());
     writeln!(w, "{HEADER}")?;
     for i in 0..rows {
-        let title = format!(
-            "The {} of {} {}",
-            rng.pick(WORDS),
-            rng.pick(WORDS),
-            i
-        );
+        let title = format!("The {} of {} {}", rng.pick(WORDS), rng.pick(WORDS), i);
         let (first, last) = (rng.pick(FIRST), rng.pick(LAST));
         let isbn13 = isbn13_from(rng.next());
         let isbn10 = isbn10_from_13(&isbn13);
@@ -75,7 +95,11 @@ fn main() -> std::io::Result<()> {
         };
         let read = shelf == "read";
         let year = 1950 + rng.next() % 75;
-        let date_read = if read { format!("{year}/0{}/1{}", 1 + rng.next() % 9, rng.next() % 9) } else { String::new() };
+        let date_read = if read {
+            format!("{year}/0{}/1{}", 1 + rng.next() % 9, rng.next() % 9)
+        } else {
+            String::new()
+        };
         let review = if read && rng.next() % 3 == 0 {
             "\"Loved it.<br/><br/>The second half drags &amp; the ending is <i>perfect</i>.\""
         } else {
