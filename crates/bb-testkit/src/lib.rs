@@ -1,1 +1,3 @@
-//! placeholder
+//! Dev-only test support: fake provider servers that speak the real protocols on loopback.
+
+pub mod hardcover;

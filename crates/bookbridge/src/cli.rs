@@ -22,11 +22,20 @@ pub struct GlobalArgs {
     /// Configuration file (TOML); see `bookbridge config example`
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Data directory [env: BOOKBRIDGE_DATA_DIR] [default: ./data]
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        help = "Data directory [env: BOOKBRIDGE_DATA_DIR] [default: ./data]"
+    )]
     pub data_dir: Option<PathBuf>,
-    /// sqlite://… or postgres://… [env: BOOKBRIDGE_DATABASE_URL] [default: sqlite://<data-dir>/bookbridge.db]
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        help = "sqlite://… or postgres://… [env: BOOKBRIDGE_DATABASE_URL] \
+                [default: sqlite://<data-dir>/bookbridge.db]"
+    )]
     pub database_url: Option<String>,
 }
 

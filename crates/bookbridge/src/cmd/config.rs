@@ -1,11 +1,13 @@
 //! `bookbridge config example`.
 
 use crate::cli::ConfigCommand;
-use anyhow::Result;
+use anyhow::{Context, Result};
+use std::io::Write;
 
 pub fn run(command: &ConfigCommand) -> Result<()> {
     match command {
-        ConfigCommand::Example => print!("{}", crate::config::EXAMPLE),
+        ConfigCommand::Example => std::io::stdout()
+            .write_all(crate::config::EXAMPLE.as_bytes())
+            .context("cannot write to stdout"),
     }
-    Ok(())
 }

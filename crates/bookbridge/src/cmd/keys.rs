@@ -68,7 +68,7 @@ pub async fn run(app: &App, command: KeysCommand) -> Result<()> {
             let status = vault.status().await?;
             for v in &status.versions {
                 println!(
-                    "version {}\t{}\t{} data keys\t{}{}",
+                    "version {}\t{}\t{} data keys\t{}",
                     v.version,
                     if v.retired_at.is_some() {
                         "retired"
@@ -83,7 +83,6 @@ pub async fn run(app: &App, command: KeysCommand) -> Result<()> {
                     } else {
                         "key not loaded"
                     },
-                    if v.primary { "" } else { "" }
                 );
             }
             if status.rotation_pending {
