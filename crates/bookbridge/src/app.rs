@@ -4,6 +4,8 @@ use crate::config::{Config, LogFormat};
 use anyhow::{Context, Result};
 use bb_core::accounts::{AccountPolicy, Accounts};
 use bb_core::clock::{Clock, SystemClock};
+use bb_core::library::resolve::ResolveRules;
+use bb_core::library::service::Library;
 use bb_core::ports::Store;
 use bb_vault::{Keyring, Vault};
 use secrecy::ExposeSecret;
@@ -30,6 +32,7 @@ pub struct App {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub accounts: Accounts,
+    pub library: Library,
 }
 
 impl App {
@@ -57,11 +60,13 @@ impl App {
             ..AccountPolicy::default()
         };
         let accounts = Accounts::new(store.clone(), clock.clone(), policy);
+        let library = Library::new(store.clone(), clock.clone(), ResolveRules::default());
         Ok(Self {
             config: Arc::new(config),
             store,
             clock,
             accounts,
+            library,
         })
     }
 

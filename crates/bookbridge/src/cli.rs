@@ -71,6 +71,85 @@ pub enum Command {
     /// Show configuration help
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Import export files into a user's library (one undoable batch per file)
+    Import {
+        #[arg(long)]
+        user: String,
+        /// Skip detection: goodreads-csv, storygraph-csv, kindle-clippings, bookbridge-json, …
+        #[arg(long)]
+        format: Option<String>,
+        /// Print each summary as JSON
+        #[arg(long)]
+        json: bool,
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Show a user's library
+    Library {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        json: bool,
+        /// to-read, reading, read, did-not-finish, paused
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        shelf: Option<String>,
+        /// print, ebook, audiobook
+        #[arg(long = "item-format")]
+        item_format: Option<String>,
+        /// A provider: goodreads, storygraph, kindle, …
+        #[arg(long)]
+        source: Option<String>,
+        #[arg(long)]
+        search: Option<String>,
+    },
+    /// List a user's imports, or undo one
+    Imports(ImportsArgs),
+    /// Export a user's library
+    Export {
+        #[arg(long)]
+        user: String,
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// Write here instead of stdout
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// List possible duplicates, or confirm (merge) or dismiss one
+    Duplicates {
+        #[arg(long)]
+        user: String,
+        #[arg(long, value_name = "ID", conflicts_with = "dismiss")]
+        confirm: Option<i64>,
+        #[arg(long, value_name = "ID")]
+        dismiss: Option<i64>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ImportsArgs {
+    /// Whose imports (also accepted after `undo BATCH`)
+    #[arg(long, global = true)]
+    pub user: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub action: Option<ImportsAction>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportsAction {
+    /// Withdraw everything one import contributed
+    Undo { batch: i64 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    Json,
+    GoodreadsCsv,
 }
 
 #[derive(Debug, Subcommand)]

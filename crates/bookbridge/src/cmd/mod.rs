@@ -2,7 +2,12 @@
 
 mod audit;
 mod config;
+mod duplicates;
+mod export;
+mod import;
+mod imports;
 mod keys;
+mod library;
 mod serve;
 mod token;
 mod user;
@@ -39,5 +44,52 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Audit { user, limit, json } => audit::run(&app, &user, limit, json).await,
         Command::Keys(c) => keys::run(&app, c).await,
         Command::Config(_) => Ok(()),
+        Command::Import {
+            user,
+            format,
+            json,
+            files,
+        } => import::run(&app, &user, format.as_deref(), json, &files).await,
+        Command::Library {
+            user,
+            json,
+            status,
+            shelf,
+            item_format,
+            source,
+            search,
+        } => {
+            let filter = bb_core::library::service::ItemFilter {
+                status,
+                shelf,
+                format: item_format,
+                source,
+                search,
+                ..Default::default()
+            };
+            library::run(&app, &user, json, filter).await
+        }
+        Command::Imports(args) => {
+            let user = args
+                .user
+                .ok_or_else(|| anyhow!("--user NAME is required"))?;
+            match args.action {
+                None => imports::list(&app, &user, args.json).await,
+                Some(crate::cli::ImportsAction::Undo { batch }) => {
+                    imports::undo(&app, &user, batch).await
+                }
+            }
+        }
+        Command::Export {
+            user,
+            format,
+            output,
+        } => export::run(&app, &user, format, output.as_deref()).await,
+        Command::Duplicates {
+            user,
+            confirm,
+            dismiss,
+            json,
+        } => duplicates::run(&app, &user, confirm, dismiss, json).await,
     }
 }
