@@ -2,6 +2,7 @@
 
 use bb_core::accounts::Accounts;
 use bb_core::clock::Clock;
+use bb_core::library::service::Library;
 use bb_core::ports::Store;
 use std::sync::Arc;
 
@@ -32,5 +33,6 @@ pub struct AppState {
     pub accounts: Accounts,
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
+    pub library: Library,
     pub web: Arc<WebConfig>,
 }

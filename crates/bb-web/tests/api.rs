@@ -40,6 +40,11 @@ async fn app_with(public_url: &str, policy: AccountPolicy) -> TestApp {
     TestApp {
         state: AppState {
             accounts,
+            library: bb_core::library::service::Library::new(
+                db.store.clone(),
+                dyn_clock.clone(),
+                bb_core::library::resolve::ResolveRules::default(),
+            ),
             store: db.store,
             clock: dyn_clock,
             web: Arc::new(WebConfig {

@@ -38,6 +38,15 @@ fn every_api_route_is_documented() {
         "/api/tokens",
         "/api/tokens/{id}",
         "/api/openapi.json",
+        "/api/imports",
+        "/api/imports/{id}",
+        "/api/library",
+        "/api/library/{id}",
+        "/api/library/merge",
+        "/api/library/{id}/split",
+        "/api/library/duplicates",
+        "/api/library/duplicates/{id}",
+        "/api/export",
     ] {
         assert!(paths.contains_key(route), "{route} missing from OpenAPI");
     }

@@ -2,12 +2,15 @@
 
 pub mod audit;
 pub mod health;
+pub mod imports;
+pub mod library;
 pub mod me;
 pub mod session;
 pub mod tokens;
 
 use crate::state::AppState;
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post};
 
 pub fn routes() -> Router<AppState> {
@@ -20,4 +23,21 @@ pub fn routes() -> Router<AppState> {
         .route("/api/audit", get(audit::list))
         .route("/api/tokens", get(tokens::list).post(tokens::create))
         .route("/api/tokens/{id}", delete(tokens::revoke))
+        .route(
+            "/api/imports",
+            get(imports::list)
+                .post(imports::upload)
+                .layer(DefaultBodyLimit::max(imports::MAX_UPLOAD_BYTES)),
+        )
+        .route("/api/imports/{id}", get(imports::get).delete(imports::undo))
+        .route("/api/library", get(library::list))
+        .route("/api/library/merge", post(library::merge))
+        .route("/api/library/duplicates", get(library::duplicates))
+        .route(
+            "/api/library/duplicates/{id}",
+            post(library::decide_duplicate),
+        )
+        .route("/api/library/{id}", get(library::get).patch(library::edit))
+        .route("/api/library/{id}/split", post(library::split))
+        .route("/api/export", get(library::export))
 }

@@ -12,6 +12,7 @@ pub async fn run(app: App) -> Result<()> {
         accounts: app.accounts.clone(),
         store: app.store.clone(),
         clock: app.clock.clone(),
+        library: app.library.clone(),
         web: Arc::new(WebConfig {
             public_url: app.config.public_url.clone(),
         }),
