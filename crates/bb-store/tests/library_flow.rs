@@ -7,7 +7,6 @@
 
 // Scenario tests name their fixtures tersely (u, e, a, b…); the scenario reads better so.
 #![allow(clippy::many_single_char_names)]
-
 // Helpers outside `#[test]` fns unwrap too.
 #![allow(clippy::unwrap_used, clippy::too_many_lines, clippy::doc_markdown)]
 
