@@ -100,7 +100,7 @@ fn main() -> std::io::Result<()> {
         } else {
             String::new()
         };
-        let review = if read && rng.next() % 3 == 0 {
+        let review = if read && rng.next().is_multiple_of(3) {
             "\"Loved it.<br/><br/>The second half drags &amp; the ending is <i>perfect</i>.\""
         } else {
             ""
