@@ -1,6 +1,9 @@
 //! Field resolution across sources: each default rule, manual-edit precedence, the losing
 //! values staying visible, and order independence.
 
+// Test helpers outside #[test] fns unwrap too: a failure there is a test failure.
+#![allow(clippy::unwrap_used)]
+
 use bb_core::library::resolve::{
     Edit, ManualEdits, Origin, ResolveRules, SourceKind, SourceRef, SourcedRecord, resolve,
 };
