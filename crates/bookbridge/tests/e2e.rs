@@ -54,6 +54,18 @@ fn run_ok(mut cmd: Command, stdin: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Every audit event name in a data dir's SQLite database, oldest first.
+async fn audit_events(data_dir: &Path) -> Vec<String> {
+    let url = format!("sqlite://{}", data_dir.join("bookbridge.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let events = sqlx::query_scalar("SELECT event FROM audit_log ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    events
+}
+
 struct Server {
     child: Child,
     base: String,
@@ -507,6 +519,9 @@ async fn passwd_and_delete_from_the_cli() {
     );
     server.stop();
     assert_eq!(run_ok(cli_args(&data, None, &["user", "list"]), ""), "");
+    let events = audit_events(&data).await;
+    assert!(events.iter().any(|e| e == "password_changed"), "{events:?}");
+    assert!(events.iter().any(|e| e == "user_deleted"), "{events:?}");
 }
 
 #[tokio::test]
@@ -550,6 +565,9 @@ async fn keys_rotate_status_and_retire_from_the_cli() {
     run_ok(cli_args(&data, None, &["keys", "retire", "1"]), "");
     let status = run_ok(cli_args(&data, None, &["keys", "status"]), "");
     assert!(status.contains("version 1\tretired"), "{status}");
+    let events = audit_events(&data).await;
+    assert!(events.iter().any(|e| e == "key_rotated"), "{events:?}");
+    assert!(events.iter().any(|e| e == "key_retired"), "{events:?}");
     // The server still starts and serves.
     let server = Server::start(cli(&data, None)).await;
     let client = reqwest::Client::new();
@@ -560,4 +578,23 @@ async fn keys_rotate_status_and_retire_from_the_cli() {
         200
     );
     server.stop();
+}
+
+#[tokio::test]
+async fn a_lost_key_file_never_means_plaintext() {
+    // The database knows a master key; a fresh key made in place of a lost file must be
+    // refused, not silently used.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    run_ok(
+        cli_args(&data, None, &["user", "add", "alice"]),
+        "a long passphrase\n",
+    );
+    Server::start(cli(&data, None)).await.stop();
+    std::fs::remove_file(data.join("master.key")).unwrap();
+    let out = cli_args(&data, None, &["serve", "--bind", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("key check failed"));
 }
