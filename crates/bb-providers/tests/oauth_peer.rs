@@ -302,9 +302,12 @@ async fn no_secret_reaches_the_logs_of_connect_refresh_disconnect() {
         .with_ansi(false)
         .with_writer(move || writer.clone())
         .finish();
-    // The test runtime is single-threaded, so a thread-local default sees every span and
-    // event, including those of reqwest's connection tasks.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // A global subscriber, not a thread-local one: tests in this binary run on parallel
+    // threads, and a callsite first reached by a thread with no subscriber caches "never
+    // log" for everyone, which made a thread-local capture miss events. Setting the global
+    // default rebuilds that cache. Other tests' events land in the buffer too; that only
+    // adds text, and the assertions below are about this test's secrets.
+    tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
 
     let provider = provider(&peer, BASIC_CLIENT, "client_secret_basic");
     let request = begin(&provider, &redirect());
