@@ -128,7 +128,7 @@ pub struct ServeOverride {
 }
 
 /// Environment variables with the prefix that are not configuration: the test suite's.
-const NOT_CONFIG: &[&str] = &["test_postgres_url"];
+const NOT_CONFIG: &[&str] = &["test_postgres_url", "require_peers"];
 
 impl Config {
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, String> {
