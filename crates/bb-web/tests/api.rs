@@ -6,118 +6,14 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use bb_core::accounts::{AccountPolicy, Accounts};
-use bb_core::clock::{Clock, ManualClock};
-use bb_web::{AppState, WebConfig};
-use chrono::{Duration, TimeZone, Utc};
-use http_body_util::BodyExt;
+use bb_core::accounts::AccountPolicy;
+use chrono::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use sha2::Digest;
-use std::sync::Arc;
-use tower::ServiceExt;
 
-struct TestApp {
-    state: AppState,
-    clock: Arc<ManualClock>,
-    pool: sqlx::SqlitePool,
-    _dir: tempfile::TempDir,
-}
-
-async fn app_with(public_url: &str, policy: AccountPolicy) -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    let db = bb_store::testing::fresh_sqlite(dir.path()).await.unwrap();
-    let pool = db.sqlite.as_ref().unwrap().pool().clone();
-    let clock = Arc::new(ManualClock::new(
-        Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap(),
-    ));
-    let dyn_clock: Arc<dyn Clock> = clock.clone();
-    let accounts = Accounts::new(db.store.clone(), dyn_clock.clone(), policy);
-    accounts
-        .create_user("alice", &SecretString::from("correct horse".to_owned()))
-        .await
-        .unwrap();
-    TestApp {
-        state: AppState {
-            accounts,
-            library: bb_core::library::service::Library::new(
-                db.store.clone(),
-                dyn_clock.clone(),
-                bb_core::library::resolve::ResolveRules::default(),
-            ),
-            store: db.store,
-            clock: dyn_clock,
-            web: Arc::new(WebConfig {
-                public_url: url::Url::parse(public_url).unwrap(),
-            }),
-        },
-        clock,
-        pool,
-        _dir: dir,
-    }
-}
-
-async fn app() -> TestApp {
-    app_with("http://127.0.0.1:8080", AccountPolicy::default()).await
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: Value,
-}
-
-impl TestApp {
-    async fn send(&self, req: Request<Body>) -> Reply {
-        let res = bb_web::router(self.state.clone())
-            .oneshot(req)
-            .await
-            .unwrap();
-        let status = res.status();
-        let headers = res.headers().clone();
-        let bytes = res.into_body().collect().await.unwrap().to_bytes();
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Reply {
-            status,
-            headers,
-            body,
-        }
-    }
-
-    async fn login(&self, username: &str, password: &str) -> Reply {
-        self.send(
-            Request::post("/api/session")
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(
-                    json!({"username": username, "password": password}).to_string(),
-                ))
-                .unwrap(),
-        )
-        .await
-    }
-
-    async fn me_status(&self, cookie: &str) -> StatusCode {
-        self.get("/api/me", Some(("cookie", cookie))).await.status
-    }
-
-    async fn get(&self, path: &str, auth: Option<(&str, &str)>) -> Reply {
-        let mut req = Request::get(path);
-        if let Some((name, value)) = auth {
-            req = req.header(name, value);
-        }
-        self.send(req.body(Body::empty()).unwrap()).await
-    }
-}
-
-fn session_cookie(reply: &Reply) -> String {
-    let set = reply
-        .headers
-        .get(header::SET_COOKIE)
-        .unwrap()
-        .to_str()
-        .unwrap();
-    set.split(';').next().unwrap().to_owned()
-}
+mod common;
+use common::{app, app_with, session_cookie};
 
 #[tokio::test]
 async fn login_sets_a_safe_cookie_and_me_answers() {

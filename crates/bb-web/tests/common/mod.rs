@@ -1,0 +1,117 @@
+//! A whole bookbridge API on a fresh SQLite database, driven through the real router
+//! (tower `oneshot`) with a clock the tests move.
+#![allow(clippy::unwrap_used, dead_code)] // each test binary uses a different part
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use bb_core::accounts::{AccountPolicy, Accounts};
+use bb_core::clock::{Clock, ManualClock};
+use bb_web::{AppState, WebConfig};
+use chrono::{TimeZone, Utc};
+use http_body_util::BodyExt;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+pub struct TestApp {
+    pub state: AppState,
+    pub clock: Arc<ManualClock>,
+    pub pool: sqlx::SqlitePool,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn app_with(public_url: &str, policy: AccountPolicy) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let db = bb_store::testing::fresh_sqlite(dir.path()).await.unwrap();
+    let pool = db.sqlite.as_ref().unwrap().pool().clone();
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap(),
+    ));
+    let dyn_clock: Arc<dyn Clock> = clock.clone();
+    let accounts = Accounts::new(db.store.clone(), dyn_clock.clone(), policy);
+    accounts
+        .create_user("alice", &SecretString::from("correct horse".to_owned()))
+        .await
+        .unwrap();
+    TestApp {
+        state: AppState {
+            accounts,
+            library: bb_core::library::service::Library::new(
+                db.store.clone(),
+                dyn_clock.clone(),
+                bb_core::library::resolve::ResolveRules::default(),
+            ),
+            store: db.store,
+            clock: dyn_clock,
+            web: Arc::new(WebConfig {
+                public_url: url::Url::parse(public_url).unwrap(),
+            }),
+        },
+        clock,
+        pool,
+        _dir: dir,
+    }
+}
+
+pub async fn app() -> TestApp {
+    app_with("http://127.0.0.1:8080", AccountPolicy::default()).await
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub body: Value,
+}
+
+impl TestApp {
+    pub async fn send(&self, req: Request<Body>) -> Reply {
+        let res = bb_web::router(self.state.clone())
+            .oneshot(req)
+            .await
+            .unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Reply {
+        self.send(
+            Request::post("/api/session")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(
+                    json!({"username": username, "password": password}).to_string(),
+                ))
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn me_status(&self, cookie: &str) -> StatusCode {
+        self.get("/api/me", Some(("cookie", cookie))).await.status
+    }
+
+    pub async fn get(&self, path: &str, auth: Option<(&str, &str)>) -> Reply {
+        let mut req = Request::get(path);
+        if let Some((name, value)) = auth {
+            req = req.header(name, value);
+        }
+        self.send(req.body(Body::empty()).unwrap()).await
+    }
+}
+
+pub fn session_cookie(reply: &Reply) -> String {
+    let set = reply
+        .headers
+        .get(header::SET_COOKIE)
+        .unwrap()
+        .to_str()
+        .unwrap();
+    set.split(';').next().unwrap().to_owned()
+}

@@ -1,0 +1,206 @@
+//! The library over HTTP: upload a real export, list and filter, edit by hand, export,
+//! undo the import, and the error answers a client gets for a bad upload.
+
+// Test helpers outside #[test] fns unwrap too: a failure there is a test failure.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use common::{Reply, TestApp, app};
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+
+const GOODREADS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/fixtures/real/goodreads/goodreads_library_export-2022.csv"
+);
+
+async fn bearer(app: &TestApp) -> String {
+    let (token, _) = app
+        .state
+        .accounts
+        .create_token("alice", None)
+        .await
+        .unwrap();
+    format!("Bearer {}", token.expose_secret())
+}
+
+async fn upload(app: &TestApp, auth: &str, name: &str, bytes: &[u8]) -> Reply {
+    let boundary = "bookbridge-test-boundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    app.send(
+        Request::post("/api/imports")
+            .header(header::AUTHORIZATION, auth)
+            .header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(Body::from(body))
+            .unwrap(),
+    )
+    .await
+}
+
+async fn json_request(app: &TestApp, method: &str, path: &str, auth: &str, body: &Value) -> Reply {
+    app.send(
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::AUTHORIZATION, auth)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn upload_list_edit_export_and_undo() {
+    let app = app().await;
+    let auth = bearer(&app).await;
+    let file = std::fs::read(GOODREADS).unwrap();
+
+    let created = upload(&app, &auth, "anything.bin", &file).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let summary = &created.body["summary"];
+    assert_eq!(
+        summary["format"], "goodreads-csv",
+        "detected from content, not the name"
+    );
+    assert_eq!(summary["failed"], 0, "{summary}");
+    let rows = summary["rows"].as_u64().unwrap();
+    assert!(rows > 0);
+    let batch = summary["batch_id"].as_i64().unwrap();
+
+    let all = app
+        .get("/api/library?per_page=500", Some(("authorization", &auth)))
+        .await;
+    assert_eq!(all.status, StatusCode::OK);
+    let total = all.body["total"].as_u64().unwrap();
+    assert!(total > 0 && total <= rows, "{total} items from {rows} rows");
+    let first = &all.body["items"][0];
+    assert!(first["sources"][0]["provider"] == "goodreads", "{first}");
+
+    // Filters narrow the list; every item returned matches.
+    let read = app
+        .get(
+            "/api/library?status=read&per_page=500",
+            Some(("authorization", &auth)),
+        )
+        .await;
+    for item in read.body["items"].as_array().unwrap() {
+        assert_eq!(item["status"], "read", "{item}");
+    }
+    assert!(read.body["total"].as_u64().unwrap() < total);
+
+    // A manual edit wins over the source and says so.
+    let id = first["id"].as_i64().unwrap();
+    let edited = json_request(
+        &app,
+        "PATCH",
+        &format!("/api/library/{id}"),
+        &auth,
+        &json!({"rating": 4.5, "status": "did-not-finish"}),
+    )
+    .await;
+    assert_eq!(edited.status, StatusCode::OK, "{}", edited.body);
+    let got = app
+        .get(
+            &format!("/api/library/{id}"),
+            Some(("authorization", &auth)),
+        )
+        .await;
+    assert_eq!(got.body["rating"], 4.5);
+    assert_eq!(got.body["status"], "did-not-finish");
+
+    // Export is complete and re-importable.
+    let export = app
+        .get("/api/export?format=json", Some(("authorization", &auth)))
+        .await;
+    assert_eq!(export.status, StatusCode::OK);
+
+    // The same file again changes nothing.
+    let again = upload(&app, &auth, "again.csv", &file).await;
+    assert_eq!(
+        again.body["summary"]["unchanged"].as_u64().unwrap(),
+        rows,
+        "{}",
+        again.body
+    );
+
+    // Undo the first batch: with the second one identical, what remains is what the user
+    // still has from any source.
+    let undone = app
+        .send(
+            Request::delete(format!("/api/imports/{batch}"))
+                .header(header::AUTHORIZATION, &auth)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert!(
+        undone.status.is_success(),
+        "{} {}",
+        undone.status,
+        undone.body
+    );
+    let listed = app
+        .get("/api/imports", Some(("authorization", &auth)))
+        .await;
+    assert!(listed.status.is_success());
+
+    // Another user sees none of it.
+    app.state
+        .accounts
+        .create_user(
+            "bob",
+            &secrecy::SecretString::from("bob's passphrase".to_owned()),
+        )
+        .await
+        .unwrap();
+    let (bob, _) = app.state.accounts.create_token("bob", None).await.unwrap();
+    let bob = format!("Bearer {}", bob.expose_secret());
+    let theirs = app.get("/api/library", Some(("authorization", &bob))).await;
+    assert_eq!(theirs.body["total"], 0);
+    let peek = app
+        .get(&format!("/api/library/{id}"), Some(("authorization", &bob)))
+        .await;
+    assert_eq!(peek.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn bad_uploads_get_clear_errors_and_change_nothing() {
+    let app = app().await;
+    let auth = bearer(&app).await;
+    let garbage = upload(
+        &app,
+        &auth,
+        "x.csv",
+        b"\x00\x01 this is not an export at all",
+    )
+    .await;
+    assert_eq!(garbage.status, StatusCode::BAD_REQUEST);
+    assert_eq!(garbage.body["error"]["code"], "invalid_input");
+    assert!(
+        garbage.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("format")
+    );
+    let no_file = json_request(&app, "POST", "/api/imports", &auth, &json!({})).await;
+    assert!(no_file.status.is_client_error());
+    let unauthenticated = app.get("/api/library", None).await;
+    assert_eq!(unauthenticated.status, StatusCode::UNAUTHORIZED);
+    let empty = app
+        .get("/api/library", Some(("authorization", &auth)))
+        .await;
+    assert_eq!(empty.body["total"], 0);
+}
