@@ -5,7 +5,8 @@
 set -euo pipefail
 seconds="${1:-60}"
 cd "$(dirname "$0")"
-targets=(goodreads_csv storygraph_csv librarything_json librarything_tsv openlibrary_csv calibre_csv calibre_opf)
+targets=(goodreads_csv storygraph_csv librarything_json librarything_tsv openlibrary_csv calibre_csv calibre_opf
+         audible_cli_json audible_cli_csv audible_cli_tsv libation_json libation_csv audible_api_json kindle_clippings)
 for target in "${targets[@]}"; do
     echo "== fuzzing $target for ${seconds}s"
     # Seed each corpus with the real exports so the fuzzer starts past the header checks.
@@ -19,6 +20,8 @@ for target in "${targets[@]}"; do
         openlibrary_csv) seeds=(../../shared/fixtures/real/openlibrary/*.csv) ;;
         calibre_csv) seeds=(../../shared/fixtures/real/calibre/*.csv) ;;
         calibre_opf) seeds=(../../shared/fixtures/real/calibre/*.opf) ;;
+        kindle_clippings) seeds=(../../shared/fixtures/real/kindle-clippings/*.txt) ;;
+        *) seeds=(../crates/bb-importers/tests/data/*) ;; # the synthetic Audible/Libation samples
     esac
     for s in "${seeds[@]}"; do
         [ -f "$s" ] && cp "$s" "$corpus/"
