@@ -5,6 +5,7 @@ use crate::{PgStore, SqliteStore, backend_err};
 use bb_core::error::StoreError;
 use bb_core::ports::Store;
 use sqlx::Connection;
+use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -88,4 +89,26 @@ fn rand_u64() -> u64 {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     RandomState::new().hash_one((n, std::process::id()))
+}
+
+/// Runs `check` on a fresh SQLite database and then, when `BOOKBRIDGE_TEST_POSTGRES_URL` is
+/// set, on a fresh PostgreSQL one (skipped loudly otherwise): every store test, both backends.
+pub async fn on_both<F, Fut>(test: &str, check: F)
+where
+    F: Fn(TestDb) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().expect("a temporary directory for the SQLite test database");
+    check(
+        fresh_sqlite(dir.path())
+            .await
+            .expect("a fresh SQLite test database"),
+    )
+    .await;
+    if let Some(db) = fresh_postgres(test)
+        .await
+        .expect("a fresh PostgreSQL test database")
+    {
+        check(db).await;
+    }
 }

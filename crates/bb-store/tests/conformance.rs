@@ -7,26 +7,12 @@ use bb_core::audit::{AuditEvent, NewAuditEntry};
 use bb_core::error::StoreError;
 use bb_core::ids::UserId;
 use bb_core::ports::Store;
-use bb_store::testing::{TestDb, fresh_postgres, fresh_sqlite};
+use bb_store::testing::{fresh_sqlite, on_both};
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use std::future::Future;
 use std::sync::Arc;
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap()
-}
-
-/// Runs `check` on a fresh SQLite database and, when configured, a fresh Postgres one.
-async fn on_both<F, Fut>(test: &str, check: F)
-where
-    F: Fn(TestDb) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let dir = tempfile::tempdir().unwrap();
-    check(fresh_sqlite(dir.path()).await.unwrap()).await;
-    if let Some(db) = fresh_postgres(test).await.unwrap() {
-        check(db).await;
-    }
 }
 
 async fn user(store: &Arc<dyn Store>, name: &str) -> UserId {

@@ -6,26 +6,13 @@
 use bb_core::ports::{
     Finish, JobFailure, JobState, JobStore, LeaseStatus, NewJob, RunCounts, RunOutcome, Schedule,
 };
-use bb_store::testing::{TestDb, fresh_postgres, fresh_sqlite};
+use bb_store::testing::{TestDb, on_both};
 use bb_store::{PgStore, SqliteStore};
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use std::future::Future;
 use std::sync::Arc;
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap()
-}
-
-async fn on_both<F, Fut>(test: &str, check: F)
-where
-    F: Fn(TestDb) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let dir = tempfile::tempdir().unwrap();
-    check(fresh_sqlite(dir.path()).await.unwrap()).await;
-    if let Some(db) = fresh_postgres(test).await.unwrap() {
-        check(db).await;
-    }
 }
 
 fn jobs(db: &TestDb) -> Arc<dyn JobStore> {

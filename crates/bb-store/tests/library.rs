@@ -15,25 +15,12 @@ use bb_core::ports::{
     BatchCounts, BatchState, DuplicateState, DuplicateWrite, ItemQuery, ItemRef, ItemWrite,
     LibraryWrite, SourceOp, SourceWrite, Store,
 };
-use bb_store::testing::{TestDb, fresh_postgres, fresh_sqlite};
+use bb_store::testing::on_both;
 use chrono::{DateTime, TimeZone, Utc};
-use std::future::Future;
 use std::sync::Arc;
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap()
-}
-
-async fn on_both<F, Fut>(test: &str, check: F)
-where
-    F: Fn(TestDb) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let dir = tempfile::tempdir().unwrap();
-    check(fresh_sqlite(dir.path()).await.unwrap()).await;
-    if let Some(db) = fresh_postgres(test).await.unwrap() {
-        check(db).await;
-    }
 }
 
 async fn user(store: &Arc<dyn Store>, name: &str) -> UserId {

@@ -19,26 +19,13 @@ use bb_core::library::service::{
 use bb_core::library::{IdScheme, Identifier, ReadingStatus, SourceRecord};
 use bb_core::ports::Store;
 use bb_importers::{ImportFormat, detect, parse_reader};
-use bb_store::testing::{TestDb, fresh_postgres, fresh_sqlite};
+use bb_store::testing::{TestDb, fresh_sqlite, on_both};
 use chrono::{Duration, TimeZone, Utc};
 use serde_json::Value;
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 const FIXTURES: &str = "../../../shared/fixtures/real";
-
-async fn on_both<F, Fut>(test: &str, check: F)
-where
-    F: Fn(TestDb) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let dir = tempfile::tempdir().unwrap();
-    check(fresh_sqlite(dir.path()).await.unwrap()).await;
-    if let Some(db) = fresh_postgres(test).await.unwrap() {
-        check(db).await;
-    }
-}
 
 struct Env {
     lib: Library,

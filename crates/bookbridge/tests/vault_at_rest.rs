@@ -11,7 +11,7 @@ use bb_core::clock::{Clock, SystemClock};
 use bb_core::error::StoreError;
 use bb_core::ids::{DataKeyId, UserId};
 use bb_core::ports::{KeyStore, MasterKeyVersion, Sealer, Store, StoreResult, WrappedDataKey};
-use bb_store::testing::{TestDb, fresh_postgres, fresh_sqlite};
+use bb_store::testing::{TestDb, on_both};
 use bb_vault::{Keyring, MasterKey, Vault};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -65,18 +65,6 @@ async fn dump(db: &TestDb) -> Vec<u8> {
             String::from_utf8_lossy(&out.stderr)
         );
         out.stdout
-    }
-}
-
-async fn on_both<F, Fut>(test: &str, check: F)
-where
-    F: Fn(TestDb) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let dir = tempfile::tempdir().unwrap();
-    check(fresh_sqlite(dir.path()).await.unwrap()).await;
-    if let Some(db) = fresh_postgres(test).await.unwrap() {
-        check(db).await;
     }
 }
 
