@@ -54,6 +54,25 @@ macro_rules! impl_store_ports {
             })
         }
 
+        fn audit_from_row<R: Row>(r: &R) -> Result<AuditEntry, sqlx::Error>
+        where
+            for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+            for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+            for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+            for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+            for<'r> &'r str: sqlx::ColumnIndex<R>,
+        {
+            let details: String = r.try_get("details")?;
+            Ok(AuditEntry {
+                id: r.try_get("id")?,
+                user_id: r.try_get::<Option<i64>, _>("user_id")?.map(UserId),
+                event: r.try_get("event")?,
+                at: from_ms(r.try_get("at")?),
+                client_ip: r.try_get("client_ip")?,
+                details: serde_json::from_str(&details).unwrap_or(serde_json::Value::Null),
+            })
+        }
+
         fn data_key_from_row<R: Row>(row: &R) -> Result<WrappedDataKey, StoreError>
         where
             for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
@@ -333,18 +352,27 @@ macro_rules! impl_store_ports {
                 .await
                 .map_err(|e| backend_err(&e))?;
                 rows.iter()
-                    .map(|r| -> Result<AuditEntry, sqlx::Error> {
-                        let details: String = r.try_get("details")?;
-                        Ok(AuditEntry {
-                            id: r.try_get("id")?,
-                            user_id: r.try_get::<Option<i64>, _>("user_id")?.map(UserId),
-                            event: r.try_get("event")?,
-                            at: from_ms(r.try_get("at")?),
-                            client_ip: r.try_get("client_ip")?,
-                            details: serde_json::from_str(&details)
-                                .unwrap_or(serde_json::Value::Null),
-                        })
-                    })
+                    .map(audit_from_row)
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| backend_err(&e))
+            }
+
+            async fn audit_system(
+                &self,
+                before: Option<i64>,
+                limit: u32,
+            ) -> StoreResult<Vec<AuditEntry>> {
+                let rows = sqlx::query(
+                    "SELECT id, user_id, event, at, client_ip, details FROM audit_log
+                     WHERE user_id IS NULL AND id < $1 ORDER BY id DESC LIMIT $2",
+                )
+                .bind(before.unwrap_or(i64::MAX))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| backend_err(&e))?;
+                rows.iter()
+                    .map(audit_from_row)
                     .collect::<Result<_, _>>()
                     .map_err(|e| backend_err(&e))
             }

@@ -195,6 +195,20 @@ async fn audit_is_paginated_newest_first_and_append_only() {
             );
             assert_eq!(next[0].event, "token_created");
 
+            s.append_audit(&NewAuditEntry {
+                user_id: None,
+                event: AuditEvent::KeyRotated,
+                at: t0(),
+                client_ip: None,
+                details: serde_json::json!({"primary_version": 2}),
+            })
+            .await
+            .unwrap();
+            let system = s.audit_system(None, 10).await.unwrap();
+            assert_eq!(system.len(), 1, "only entries with no user");
+            assert_eq!(system[0].event, "key_rotated");
+            assert_eq!(s.audit_for_user(alice, None, 10).await.unwrap().len(), 5);
+
             let update = "UPDATE audit_log SET event = 'x'";
             let delete = "DELETE FROM audit_log";
             if let Some(sq) = &db.sqlite {

@@ -55,10 +55,10 @@ pub enum Command {
     /// Manage personal access tokens for the API
     #[command(subcommand)]
     Token(TokenCommand),
-    /// Show a user's audit log, newest first
+    /// Show a user's audit log, or without --user the system's (key rotation), newest first
     Audit {
         #[arg(long)]
-        user: String,
+        user: Option<String>,
         /// How many entries
         #[arg(long, default_value_t = 50)]
         limit: u32,

@@ -389,6 +389,15 @@ impl Accounts {
             .await?)
     }
 
+    /// Events that belong to no account (master key rotation, …), newest first.
+    pub async fn system_audit_log(
+        &self,
+        before: Option<i64>,
+        limit: u32,
+    ) -> CoreResult<Vec<AuditEntry>> {
+        Ok(self.store.audit_system(before, limit.clamp(1, 200)).await?)
+    }
+
     /// Records an event on behalf of another part of the system (key rotation, …).
     pub async fn record(
         &self,

@@ -100,6 +100,8 @@ pub trait AuditStore: Send + Sync {
         before: Option<i64>,
         limit: u32,
     ) -> StoreResult<Vec<AuditEntry>>;
+    /// Entries that belong to no user (key rotation, …), newest first.
+    async fn audit_system(&self, before: Option<i64>, limit: u32) -> StoreResult<Vec<AuditEntry>>;
 }
 
 /// Fixed-window counters shared by every instance (login throttling, connect limits).

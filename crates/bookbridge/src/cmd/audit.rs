@@ -1,11 +1,16 @@
-//! `bookbridge audit --user NAME`.
+//! `bookbridge audit [--user NAME]`: one account's audit log, or the system's.
 
 use crate::app::App;
 use anyhow::Result;
 
-pub async fn run(app: &App, user: &str, limit: u32, json: bool) -> Result<()> {
-    let user = app.accounts.user(user).await?;
-    let entries = app.accounts.audit_log(user.id, None, limit).await?;
+pub async fn run(app: &App, user: Option<&str>, limit: u32, json: bool) -> Result<()> {
+    let entries = match user {
+        Some(name) => {
+            let user = app.accounts.user(name).await?;
+            app.accounts.audit_log(user.id, None, limit).await?
+        }
+        None => app.accounts.system_audit_log(None, limit).await?,
+    };
     if json {
         println!(
             "{}",

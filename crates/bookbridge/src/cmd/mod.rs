@@ -41,7 +41,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::User(c) => user::run(&app, c).await,
         Command::Token(c) => token::run(&app, c).await,
-        Command::Audit { user, limit, json } => audit::run(&app, &user, limit, json).await,
+        Command::Audit { user, limit, json } => {
+            audit::run(&app, user.as_deref(), limit, json).await
+        }
         Command::Keys(c) => keys::run(&app, c).await,
         Command::Config(_) => Ok(()),
         Command::Import {
