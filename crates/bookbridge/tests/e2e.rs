@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_bookbridge");
@@ -64,6 +64,18 @@ async fn audit_events(data_dir: &Path) -> Vec<String> {
         .unwrap();
     pool.close().await;
     events
+}
+
+/// A fresh data directory (inside a temp dir that lives as long as the returned guard)
+/// holding one user, `alice`, created through the CLI.
+fn data_dir_with_alice() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    run_ok(
+        cli_args(&data, None, &["user", "add", "alice"]),
+        "a long passphrase\n",
+    );
+    (dir, data)
 }
 
 struct Server {
@@ -288,12 +300,7 @@ async fn postgres_full_flow_survives_restart() {
 
 #[tokio::test]
 async fn a_wrong_master_key_stops_start_up() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    run_ok(
-        cli_args(&data, None, &["user", "add", "alice"]),
-        "a long passphrase\n",
-    );
+    let (_dir, data) = data_dir_with_alice();
     // First start creates and registers the key file's key.
     Server::start(cli(&data, None)).await.stop();
     let other = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
@@ -408,12 +415,7 @@ fn layering_env_file_and_flags() {
 
 #[tokio::test]
 async fn logs_hold_no_password_cookie_or_token() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    run_ok(
-        cli_args(&data, None, &["user", "add", "alice"]),
-        "a long passphrase\n",
-    );
+    let (dir, data) = data_dir_with_alice();
     let token = run_ok(
         cli_args(&data, None, &["token", "create", "--user", "alice"]),
         "",
@@ -462,12 +464,7 @@ async fn logs_hold_no_password_cookie_or_token() {
 
 #[tokio::test]
 async fn passwd_and_delete_from_the_cli() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    run_ok(
-        cli_args(&data, None, &["user", "add", "alice"]),
-        "a long passphrase\n",
-    );
+    let (_dir, data) = data_dir_with_alice();
     let short = cli_args(&data, None, &["user", "add", "bob"])
         .stdin(Stdio::piped())
         .stderr(Stdio::piped())
@@ -526,12 +523,7 @@ async fn passwd_and_delete_from_the_cli() {
 
 #[tokio::test]
 async fn keys_rotate_status_and_retire_from_the_cli() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    run_ok(
-        cli_args(&data, None, &["user", "add", "alice"]),
-        "a long passphrase\n",
-    );
+    let (_dir, data) = data_dir_with_alice();
     Server::start(cli(&data, None)).await.stop();
     let key_file = data.join("master.key");
     let before = std::fs::read_to_string(&key_file).unwrap();
@@ -591,12 +583,7 @@ async fn keys_rotate_status_and_retire_from_the_cli() {
 async fn a_lost_key_file_never_means_plaintext() {
     // The database knows a master key; a fresh key made in place of a lost file must be
     // refused, not silently used.
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    run_ok(
-        cli_args(&data, None, &["user", "add", "alice"]),
-        "a long passphrase\n",
-    );
+    let (_dir, data) = data_dir_with_alice();
     Server::start(cli(&data, None)).await.stop();
     std::fs::remove_file(data.join("master.key")).unwrap();
     let out = cli_args(&data, None, &["serve", "--bind", "127.0.0.1:0"])
