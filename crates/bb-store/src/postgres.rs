@@ -40,3 +40,4 @@ impl PgStore {
 crate::ports::impl_store_ports!(PgStore);
 crate::library::impl_library_store!(PgStore);
 crate::jobs::impl_job_store!(PgStore, sqlx::Postgres, crate::jobs::CLAIM_POSTGRES);
+crate::connections::impl_connection_store!(PgStore, sqlx::Postgres);

@@ -49,3 +49,4 @@ impl SqliteStore {
 crate::ports::impl_store_ports!(SqliteStore);
 crate::library::impl_library_store!(SqliteStore);
 crate::jobs::impl_job_store!(SqliteStore, sqlx::Sqlite, crate::jobs::CLAIM_SQLITE);
+crate::connections::impl_connection_store!(SqliteStore, sqlx::Sqlite);

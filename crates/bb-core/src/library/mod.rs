@@ -7,6 +7,7 @@ pub mod normalize;
 pub mod record;
 pub mod resolve;
 pub mod service;
+pub mod sync;
 
 pub use identifiers::{IdScheme, Identifier};
 pub use record::*;

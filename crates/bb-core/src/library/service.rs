@@ -335,7 +335,7 @@ impl WorkingSource {
 /// The use-case. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Library {
-    store: Arc<dyn Store>,
+    pub(super) store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     rules: Arc<ResolveRules>,
 }
@@ -726,7 +726,7 @@ impl Library {
     }
 
     /// Re-resolves `items` from what the store holds now; items without sources go.
-    async fn reresolve(&self, user: UserId, items: &[ItemId]) -> CoreResult<()> {
+    pub(super) async fn reresolve(&self, user: UserId, items: &[ItemId]) -> CoreResult<()> {
         for slice in items.chunks(CHUNK_ROWS) {
             let mut write = LibraryWrite::new(self.clock.now());
             let mut per_item: BTreeMap<i64, Vec<WorkingSource>> = BTreeMap::new();

@@ -208,6 +208,8 @@ pub trait Store:
     + KeyStore
     + SecretStore
     + super::library::LibraryStore
+    + super::connections::ConnectionStore
+    + super::jobs::JobStore
     + std::fmt::Debug
 {
     /// Whether the database answers (for `/readyz`).
