@@ -9,12 +9,14 @@
 //! [`JobRunner::run_forever`].
 
 mod backoff;
+mod connection_sync;
 mod error;
 mod handler;
 mod runner;
 mod scheduler;
 
 pub use backoff::Backoff;
+pub use connection_sync::ConnectionSyncHandler;
 pub use error::JobsError;
 pub use handler::{JobContext, JobError, JobHandler, JobOutcome};
 pub use runner::{JobRunner, RunnerConfig, StepOutcome, StepReport};

@@ -73,12 +73,16 @@ impl From<CoreError> for ApiError {
             CoreError::Conflict(_) | CoreError::Store(StoreError::Conflict(_)) => {
                 StatusCode::CONFLICT
             }
+            CoreError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             CoreError::Vault(_) | CoreError::Store(StoreError::Backend(_)) => {
                 return ApiError::internal(&e);
             }
         };
         let retry_after = match e {
             CoreError::RateLimited { retry_after_secs } => Some(retry_after_secs),
+            CoreError::Unavailable {
+                retry_after_secs, ..
+            } => retry_after_secs,
             _ => None,
         };
         Self {

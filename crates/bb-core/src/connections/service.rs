@@ -89,6 +89,9 @@ pub struct ConnectRequest {
     pub token: Option<SecretString>,
     pub username: Option<String>,
     pub params: BTreeMap<String, String>,
+    /// A redirect URI other than `{public_url}/oauth/callback/{provider}`: the CLI's
+    /// one-shot loopback listener (RFC 8252).
+    pub redirect_uri: Option<String>,
 }
 
 /// A started (or, for token and feed providers, finished) link.
@@ -281,7 +284,9 @@ impl Connections {
                 token: request.token,
                 username: request.username,
                 params: request.params,
-                redirect_uri: self.redirect_uri(&info.id),
+                redirect_uri: request
+                    .redirect_uri
+                    .unwrap_or_else(|| self.redirect_uri(&info.id)),
             })
             .await
             .map_err(|e| provider_input_error(&info, &e))?;
@@ -1234,6 +1239,11 @@ impl Connections {
             }
         }
         Ok(done)
+    }
+
+    /// The attempts of a job, oldest first.
+    pub async fn job_runs(&self, job: JobId) -> CoreResult<Vec<crate::ports::JobRun>> {
+        Ok(self.jobs.job_runs(job).await?)
     }
 
     /// The most recent run outcome of a sync job, for the CLI.
