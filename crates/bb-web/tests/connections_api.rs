@@ -1,6 +1,6 @@
 //! Connected accounts through the real router: Hardcover end to end against the fake
 //! Hardcover server (link with a pasted token, sync as a job, re-sync unchanged, a book
-//! removed upstream withdrawn, 401 → needs_reauth, an outage stays active, inbound
+//! removed upstream withdrawn, 401 → `needs_reauth`, an outage stays active, inbound
 //! limits, disconnect keeping or removing data), and a generic OAuth provider against the
 //! real `oidc-provider` peer (authorize through its pages, callback, forced refresh with
 //! rotation, disconnect revoking, tokens sealed at rest, no token in any log line).
@@ -113,28 +113,16 @@ async fn sync_and_wait(app: &TestApp, cookie: &str, id: i64) -> Value {
     r.body
 }
 
-fn connection_raw_values(app: &TestApp) -> String {
-    // Everything in the connections table, as text, for secret scans.
-    let pool = app.pool.clone();
-    let rows: Vec<(Option<Vec<u8>>, Option<Vec<u8>>, String)> = futures_lite(async move {
-        sqlx::query_as("SELECT credentials, pending, state FROM connections")
-            .fetch_all(&pool)
-            .await
-            .unwrap()
-    });
-    format!("{rows:?}")
-}
+/// Raw `credentials`, `pending` and `state` of every connection row.
+type RawRow = (Option<Vec<u8>>, Option<Vec<u8>>, String);
 
-fn futures_lite<T: Send + 'static>(f: impl std::future::Future<Output = T> + Send + 'static) -> T {
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(f)
-    })
-    .join()
-    .unwrap()
+/// Everything secret-bearing in the connections table, as text, for scans.
+async fn connection_raw_values(app: &TestApp) -> String {
+    let rows: Vec<RawRow> = sqlx::query_as("SELECT credentials, pending, state FROM connections")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    format!("{rows:?}")
 }
 
 #[tokio::test]
@@ -187,7 +175,7 @@ async fn hardcover_link_sync_resync_withdraw_and_disconnect() {
     assert_eq!(r.body["connection"]["account"]["external_id"], "12345");
     let id = r.body["id"].as_i64().unwrap();
     assert!(
-        !connection_raw_values(&app).contains(TOKEN),
+        !connection_raw_values(&app).await.contains(TOKEN),
         "token stored in the clear"
     );
 
@@ -291,7 +279,7 @@ async fn hardcover_link_sync_resync_withdraw_and_disconnect() {
     );
     let lib = get(&app, "/api/library?per_page=100", &cookie).await;
     assert_eq!(lib.body["total"], 0, "{}", lib.body);
-    let raw = connection_raw_values(&app);
+    let raw = connection_raw_values(&app).await;
     assert!(raw.contains("(None, None, \"disconnected\")"), "{raw}");
 }
 
@@ -612,7 +600,7 @@ impl std::io::Write for LogWriter {
 /// The tokens as sealed for a connection, opened the way the use-case does: the test
 /// plays the operator with the master key to compare against the provider's view.
 async fn stored_tokens(app: &TestApp, vault: &bb_vault::Vault, id: i64) -> (String, String) {
-    let raw = connection_raw_values(app);
+    let raw = connection_raw_values(app).await;
     let pool = app.pool.clone();
     let sealed: Vec<u8> = sqlx::query_scalar("SELECT credentials FROM connections WHERE id = $1")
         .bind(id)
@@ -652,4 +640,99 @@ async fn revoke_at_peer(peer: &peer::Peer, refresh: &str) {
         .await
         .unwrap();
     assert!(r.status().is_success(), "{}", r.status());
+}
+
+/// A fault injected between the provider's answer and the commit of rotated tokens: the
+/// database refuses the credential write. While the fault passes, the commit is retried
+/// with the new tokens held in memory, so the only valid refresh token is not lost; when it
+/// does not pass, the stored tokens stay exactly as they were (never half-written) and the
+/// connection ends in `needs_reauth` on its next refresh rather than looping.
+#[tokio::test]
+async fn a_failed_commit_after_a_rotating_refresh_keeps_the_only_valid_token() {
+    let Some(peer) = peer::Peer::start().await else {
+        return;
+    };
+    let (app, vault) = oauth_app(&peer).await;
+    let cookie = login(&app, "alice", "correct horse").await;
+    let (id, query) = authorize(&app, &peer, &cookie).await;
+    get(&app, &format!("/oauth/callback/oidc-peer?{query}"), &cookie).await;
+    let before = stored_tokens(&app, &vault, id).await;
+
+    let inject = "CREATE TRIGGER fail_commit BEFORE UPDATE OF credentials ON connections \
+                  WHEN NEW.credentials IS NOT OLD.credentials \
+                  BEGIN SELECT RAISE(ABORT, 'injected fault'); END";
+    sqlx::query(inject).execute(&app.pool).await.unwrap();
+    // The fault clears while the refresher is still retrying its commit.
+    let pool = app.pool.clone();
+    let healer = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+        sqlx::query("DROP TRIGGER fail_commit")
+            .execute(&pool)
+            .await
+            .unwrap();
+    });
+    let r = post(
+        &app,
+        &format!("/api/connections/{id}/refresh"),
+        &json!({}),
+        &cookie,
+    )
+    .await;
+    healer.await.unwrap();
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "the commit was retried: {}",
+        r.body
+    );
+    let after = stored_tokens(&app, &vault, id).await;
+    assert_ne!(after.1, before.1, "the rotated refresh token was committed");
+    // The committed token is the live one: refreshing again works (no reuse detected).
+    let r = post(
+        &app,
+        &format!("/api/connections/{id}/refresh"),
+        &json!({}),
+        &cookie,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    // A fault that does not pass (as if the process died before committing).
+    let current = stored_tokens(&app, &vault, id).await;
+    sqlx::query(inject).execute(&app.pool).await.unwrap();
+    let r = post(
+        &app,
+        &format!("/api/connections/{id}/refresh"),
+        &json!({}),
+        &cookie,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", r.body);
+    sqlx::query("DROP TRIGGER fail_commit")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        stored_tokens(&app, &vault, id).await,
+        current,
+        "the stored tokens are untouched, not half-written"
+    );
+    let view = get(&app, &format!("/api/connections/{id}"), &cookie)
+        .await
+        .body;
+    assert_eq!(view["state"], "active", "{view}");
+    // The provider rotated and detects the old token's reuse: the connection asks to be
+    // reconnected instead of retrying forever.
+    let r = post(
+        &app,
+        &format!("/api/connections/{id}/refresh"),
+        &json!({}),
+        &cookie,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    let view = get(&app, &format!("/api/connections/{id}"), &cookie)
+        .await
+        .body;
+    assert_eq!(view["state"], "needs_reauth", "{view}");
 }

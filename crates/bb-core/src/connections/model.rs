@@ -51,22 +51,13 @@ pub struct LastError {
 }
 
 /// Per-connection settings the user controls.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct ConnectionSettings {
     /// Push status, rating and progress changes back to the provider.
     pub write_back: bool,
     /// Hours between scheduled syncs; `None` uses the instance default.
     pub sync_every_hours: Option<u32>,
-}
-
-impl Default for ConnectionSettings {
-    fn default() -> Self {
-        Self {
-            write_back: false,
-            sync_every_hours: None,
-        }
-    }
 }
 
 /// A connection row without its secrets.

@@ -1042,7 +1042,7 @@ impl Connections {
                 Ok(b) => break b,
                 // A 401 with credentials that can be refreshed: refresh once and retry.
                 Err(ProviderError::NeedsReauth { .. })
-                    if !refreshed && record.has_credentials && self.can_refresh(provider) =>
+                    if !refreshed && record.has_credentials && Self::can_refresh(provider) =>
                 {
                     self.refresh_for_sync(&record).await?;
                     refreshed = true;
@@ -1090,7 +1090,7 @@ impl Connections {
         Ok(counts)
     }
 
-    fn can_refresh(&self, provider: &dyn Provider) -> bool {
+    fn can_refresh(provider: &dyn Provider) -> bool {
         matches!(
             provider.info().auth_kind,
             super::provider::AuthKind::Oauth2 | super::provider::AuthKind::Device
@@ -1114,8 +1114,7 @@ impl Connections {
 
     async fn refresh_for_sync(&self, record: &ConnectionRecord) -> Result<(), SyncFailure> {
         match self.refresh_credentials(record, false).await {
-            Ok(()) => Ok(()),
-            Err(RefreshFailure::Provider(ProviderError::Unsupported(_))) => Ok(()),
+            Ok(()) | Err(RefreshFailure::Provider(ProviderError::Unsupported(_))) => Ok(()),
             Err(RefreshFailure::Provider(e)) => Err(sync_failure(&e)),
             Err(RefreshFailure::Core(e)) => Err(SyncFailure::Retryable {
                 code: e.code().into(),
@@ -1231,7 +1230,7 @@ impl Connections {
                 continue;
             };
             if record.has_credentials
-                && self.can_refresh(provider.as_ref())
+                && Self::can_refresh(provider.as_ref())
                 && self.needs_refresh(&record, now)
                 && self.refresh_credentials(&record, false).await.is_ok()
             {

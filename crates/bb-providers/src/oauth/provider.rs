@@ -104,7 +104,7 @@ impl OAuthConnector {
 fn random_id() -> String {
     use rand::Rng;
     let bytes: [u8; 12] = rand::rng().random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes)
 }
 
 fn rejected(code: &str, message: &str) -> ProviderError {

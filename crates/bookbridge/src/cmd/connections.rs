@@ -284,16 +284,14 @@ pub async fn sync(app: &App, connection: &str, user: &str) -> Result<()> {
         if job.state.is_final() || retrying {
             let view = connections.get(user, id).await?;
             print_connection(&view);
-            return match job.state {
-                JobState::Succeeded => Ok(()),
-                _ => {
-                    let e = job.last_error.map(|e| e.message).unwrap_or_default();
-                    if retrying {
-                        bail!("the sync failed and will be retried later: {e}")
-                    }
-                    bail!("the sync failed: {e}")
-                }
-            };
+            if job.state == JobState::Succeeded {
+                return Ok(());
+            }
+            let e = job.last_error.map(|e| e.message).unwrap_or_default();
+            if retrying {
+                bail!("the sync failed and will be retried later: {e}")
+            }
+            bail!("the sync failed: {e}")
         }
         if tokio::time::Instant::now() > deadline {
             bail!("the sync did not finish within an hour (job {job_id})");
