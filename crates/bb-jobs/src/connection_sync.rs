@@ -4,7 +4,7 @@
 
 use crate::handler::{JobContext, JobError, JobHandler, JobOutcome};
 use async_trait::async_trait;
-use bb_core::connections::{Connections, SyncFailure};
+use bb_core::connections::{Connections, SyncFailure, WriteBack};
 use bb_core::ids::ConnectionId;
 
 /// Handles [`bb_core::connections::SYNC_JOB_KIND`].
@@ -36,17 +36,56 @@ impl JobHandler for ConnectionSyncHandler {
             .await?;
         match self.connections.run_sync(ConnectionId(id)).await {
             Ok(counts) => Ok(JobOutcome { counts }),
-            Err(SyncFailure::Retryable {
-                code,
-                message,
-                retry_after: Some(after),
-            }) => Err(JobError::retry_after(code, message, after)),
-            Err(SyncFailure::Retryable { code, message, .. }) => {
-                Err(JobError::retryable(code, message))
-            }
-            Err(SyncFailure::Permanent { code, message }) => {
-                Err(JobError::permanent(code, message))
-            }
+            Err(f) => Err(job_error(f)),
         }
+    }
+}
+
+fn job_error(f: SyncFailure) -> JobError {
+    match f {
+        SyncFailure::Retryable {
+            code,
+            message,
+            retry_after: Some(after),
+        } => JobError::retry_after(code, message, after),
+        SyncFailure::Retryable { code, message, .. } => JobError::retryable(code, message),
+        SyncFailure::Permanent { code, message } => JobError::permanent(code, message),
+    }
+}
+
+/// Handles [`bb_core::connections::WRITE_BACK_JOB_KIND`]: one change to one record.
+#[derive(Debug, Clone)]
+pub struct ConnectionWriteBackHandler {
+    connections: Connections,
+}
+
+impl ConnectionWriteBackHandler {
+    pub fn new(connections: Connections) -> Self {
+        Self { connections }
+    }
+}
+
+#[async_trait]
+impl JobHandler for ConnectionWriteBackHandler {
+    async fn run(&self, job: &JobContext) -> Result<JobOutcome, JobError> {
+        let id = job
+            .payload()
+            .get("connection_id")
+            .and_then(serde_json::Value::as_i64);
+        let change = job
+            .payload()
+            .get("change")
+            .and_then(|c| serde_json::from_value::<WriteBack>(c.clone()).ok());
+        let (Some(id), Some(change)) = (id, change) else {
+            return Err(JobError::permanent(
+                "bad_payload",
+                "the write-back job has no connection or change",
+            ));
+        };
+        self.connections
+            .run_write_back(ConnectionId(id), &change)
+            .await
+            .map_err(job_error)?;
+        Ok(JobOutcome::default())
     }
 }

@@ -16,9 +16,9 @@ use axum::body::Body;
 use axum::http::StatusCode;
 use axum::http::{Request, header};
 use bb_core::clock::Clock;
-use bb_core::connections::{Provider, SYNC_JOB_KIND};
+use bb_core::connections::{Provider, SYNC_JOB_KIND, WRITE_BACK_JOB_KIND};
 use bb_core::ports::Sealer;
-use bb_jobs::{ConnectionSyncHandler, JobRunner, RunnerConfig};
+use bb_jobs::{ConnectionSyncHandler, ConnectionWriteBackHandler, JobRunner, RunnerConfig};
 use bb_providers::hardcover::{HardcoverConfig, HardcoverProvider, TokenBucket};
 use bb_testkit::hardcover::{self as fake, Failure, FakeHardcover, FakeHardcoverConfig};
 use common::{Reply, TestApp, connections_with};
@@ -93,6 +93,12 @@ fn runner(app: &TestApp) -> JobRunner {
         .with_handler(
             SYNC_JOB_KIND,
             Arc::new(ConnectionSyncHandler::new(app.state.connections.clone())),
+        )
+        .with_handler(
+            WRITE_BACK_JOB_KIND,
+            Arc::new(ConnectionWriteBackHandler::new(
+                app.state.connections.clone(),
+            )),
         )
         .with_seed(7)
 }
@@ -312,6 +318,86 @@ async fn disconnect_keeping_data_keeps_exactly_the_books_and_other_sources_survi
     )
     .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+}
+
+#[tokio::test]
+async fn edits_are_written_back_only_when_enabled_and_only_the_fields_edited() {
+    let (app, fake) = hardcover_app(3).await;
+    let cookie = login(&app, "alice", "correct horse").await;
+    let r = post(
+        &app,
+        "/api/connections",
+        &json!({"provider": "hardcover", "token": TOKEN}),
+        &cookie,
+    )
+    .await;
+    let id = r.body["id"].as_i64().unwrap();
+    runner(&app).drain().await.unwrap();
+    let lib = get(&app, "/api/library?per_page=10", &cookie).await;
+    let item = lib.body["items"][0]["id"].as_i64().unwrap();
+    let detail = get(&app, &format!("/api/library/{item}"), &cookie)
+        .await
+        .body;
+    let user_book: i64 = detail["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["provider"] == "hardcover")
+        .unwrap()["external_id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    // Write-back off (the default): an edit stays here.
+    let r = call(
+        &app,
+        "PATCH",
+        &format!("/api/library/{item}"),
+        &cookie,
+        Some(&json!({"rating": 2.5})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    runner(&app).drain().await.unwrap();
+    assert!(fake.mutations().is_empty(), "{:?}", fake.mutations());
+
+    // On: status and rating go to that user_book, nothing else is sent.
+    let r = call(
+        &app,
+        "PATCH",
+        &format!("/api/connections/{id}"),
+        &cookie,
+        Some(&json!({"write_back": true})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["settings"]["write_back"], true);
+    let r = call(
+        &app,
+        "PATCH",
+        &format!("/api/library/{item}"),
+        &cookie,
+        Some(&json!({"status": "read", "rating": 4.5})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    runner(&app).drain().await.unwrap();
+    let mutations = fake.mutations();
+    let update = mutations
+        .iter()
+        .find(|m| m.name == "update_user_book")
+        .unwrap_or_else(|| panic!("no update_user_book in {mutations:?}"));
+    assert_eq!(update.args["id"], user_book, "{:?}", update.args);
+    let object = update.args["object"].as_object().unwrap();
+    assert_eq!(object["status_id"], 3, "{object:?}");
+    assert_eq!(object["rating"], 4.5, "{object:?}");
+    assert!(
+        !object.contains_key("review_raw"),
+        "fields not edited are not sent: {object:?}"
+    );
+    let row = fake.user_book(user_book).unwrap();
+    assert_eq!(row["status_id"], 3);
 }
 
 #[tokio::test]

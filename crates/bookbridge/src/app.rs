@@ -4,11 +4,13 @@ use crate::config::{Config, LogFormat};
 use anyhow::{Context, Result};
 use bb_core::accounts::{AccountPolicy, Accounts};
 use bb_core::clock::{Clock, SystemClock};
-use bb_core::connections::{Connections, ConnectionsConfig, Provider, RateLimit, SYNC_JOB_KIND};
+use bb_core::connections::{
+    Connections, ConnectionsConfig, Provider, RateLimit, SYNC_JOB_KIND, WRITE_BACK_JOB_KIND,
+};
 use bb_core::library::resolve::ResolveRules;
 use bb_core::library::service::Library;
 use bb_core::ports::{ConnectionStore, JobStore, Store};
-use bb_jobs::{ConnectionSyncHandler, JobRunner, RunnerConfig};
+use bb_jobs::{ConnectionSyncHandler, ConnectionWriteBackHandler, JobRunner, RunnerConfig};
 use bb_providers::budget::SharedBudget;
 use bb_providers::hardcover::{HardcoverConfig, HardcoverProvider};
 use bb_providers::oauth::{OAuthClient, OAuthConnector, OAuthProvider};
@@ -175,6 +177,10 @@ impl App {
         .with_handler(
             SYNC_JOB_KIND,
             Arc::new(ConnectionSyncHandler::new(connections.clone())),
+        )
+        .with_handler(
+            WRITE_BACK_JOB_KIND,
+            Arc::new(ConnectionWriteBackHandler::new(connections.clone())),
         )
     }
 

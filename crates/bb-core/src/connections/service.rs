@@ -12,7 +12,7 @@ use super::model::{
 };
 use super::provider::{
     Begin, BeginConnect, CompleteInput, ExternalAccount, Linked, Provider, ProviderError,
-    ProviderInfo,
+    ProviderInfo, WriteBack,
 };
 use crate::audit::{AuditEvent, NewAuditEntry};
 use crate::clock::Clock;
@@ -32,6 +32,9 @@ use std::time::Duration;
 
 /// The job kind that syncs one connection; its key is [`sync_key`].
 pub const SYNC_JOB_KIND: &str = "connection.sync";
+
+/// The job kind that pushes one change made in bookbridge to one connection.
+pub const WRITE_BACK_JOB_KIND: &str = "connection.write_back";
 
 /// How long a user has to finish an OAuth or pasted-URL flow.
 pub const PENDING_TTL: Duration = Duration::from_mins(10);
@@ -1238,6 +1241,116 @@ impl Connections {
             }
         }
         Ok(done)
+    }
+
+    /// Queues a push of an edit (status, rating, progress) to every active connection of
+    /// the user that has write-back on, has the capability, and is a source of the item.
+    /// One durable job per connection and record, so budgets, retries and `Retry-After`
+    /// apply; fields the edit did not set are not sent.
+    pub async fn queue_write_back(
+        &self,
+        user: UserId,
+        item: &serde_json::Value,
+        status: Option<String>,
+        rating: Option<Option<f64>>,
+        progress: Option<f64>,
+    ) -> CoreResult<Vec<JobId>> {
+        if status.is_none() && rating.is_none() && progress.is_none() {
+            return Ok(Vec::new());
+        }
+        let mut jobs = Vec::new();
+        let now = self.clock.now();
+        for record in self.store.list_connections(user).await? {
+            if record.state != ConnectionState::Active || !record.settings().write_back {
+                continue;
+            }
+            let Ok(provider) = self.provider(&record.provider) else {
+                continue;
+            };
+            if !provider
+                .info()
+                .capabilities
+                .contains(&super::provider::Capability::WriteBack)
+            {
+                continue;
+            }
+            let keys = item["sources"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|s| s["provider"].as_str() == Some(record.provider.as_str()))
+                .filter_map(|s| s["external_id"].as_str().map(str::to_owned));
+            for key in keys {
+                let change = WriteBack {
+                    source_key: key.clone(),
+                    status: status.clone(),
+                    rating,
+                    progress,
+                };
+                let payload = json!({ "connection_id": record.id.0, "change": change });
+                let enqueued = self
+                    .jobs
+                    .enqueue(
+                        &NewJob {
+                            kind: WRITE_BACK_JOB_KIND.into(),
+                            // Unique per edit: a later edit must not be folded into an
+                            // earlier one still queued.
+                            key: format!(
+                                "connection:{}:push:{key}:{}",
+                                record.id,
+                                now.timestamp_micros()
+                            ),
+                            payload,
+                            run_at: now,
+                            max_attempts: self.config.sync_max_attempts,
+                        },
+                        now,
+                    )
+                    .await?;
+                jobs.push(enqueued.job.id);
+            }
+        }
+        Ok(jobs)
+    }
+
+    /// Runs one queued write-back (the `connection.write_back` job).
+    pub async fn run_write_back(
+        &self,
+        id: ConnectionId,
+        change: &WriteBack,
+    ) -> Result<(), SyncFailure> {
+        let record = self.reload(id).await?;
+        if record.state != ConnectionState::Active || !record.settings().write_back {
+            return Err(SyncFailure::Permanent {
+                code: "not_active".into(),
+                message: "the connection is not active or write-back was turned off".into(),
+            });
+        }
+        let provider =
+            Arc::clone(
+                self.provider(&record.provider)
+                    .map_err(|e| SyncFailure::Permanent {
+                        code: e.code().into(),
+                        message: e.to_string(),
+                    })?,
+            );
+        let credentials =
+            self.open_credentials(&record)
+                .await?
+                .ok_or_else(|| SyncFailure::Permanent {
+                    code: "no_credentials".into(),
+                    message: "the connection has no credentials".into(),
+                })?;
+        match provider.write_back(&credentials, change).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                if matches!(e, ProviderError::NeedsReauth { .. }) {
+                    self.record_provider_failure(&record, &e, AuditEvent::SyncFailed)
+                        .await;
+                }
+                Err(sync_failure(&e))
+            }
+        }
     }
 
     /// The attempts of a job, oldest first.
