@@ -39,6 +39,9 @@ listening_status";
 pub const IMAGE_SIZES: &str = "500,1215";
 /// Refresh the access token this long before it expires.
 pub const REFRESH_MARGIN_MINUTES: i64 = 5;
+/// The largest API answer read: a library page of 1000 titles with every response group
+/// runs to several MiB.
+pub const MAX_API_BODY_BYTES: usize = 64 * 1024 * 1024;
 /// A guard against a server that never ends a listing.
 const MAX_PAGES: u32 = 2_000;
 
@@ -195,7 +198,9 @@ impl AudibleClient {
             .header("Accept", "application/json")
             .header("Accept-Charset", "utf-8");
         let request = self.authenticate(request, "GET", &target, b"").await?;
-        let (status, headers, body) = http::send(request).await.map_err(wire::transport)?;
+        let (status, headers, body) = http::send_limited(request, MAX_API_BODY_BYTES)
+            .await
+            .map_err(wire::transport)?;
         debug!(provider = "audible", what, status = status.as_u16(), "API answer");
         let value = wire::json_answer(
             what,
