@@ -272,4 +272,3 @@ impl Read for CappedReader {
         Ok(n)
     }
 }
-

@@ -22,14 +22,16 @@ use bb_providers::audible::{
 };
 use bb_providers::http::{HttpSettings, build_client};
 use bb_testkit::audible::{
-    self as fake, AuthMode, FakeAudible, FakeAudibleConfig, Failure, RefreshShape,
+    self as fake, AuthMode, Failure, FakeAudible, FakeAudibleConfig, RefreshShape,
 };
 use chrono::TimeZone;
 use serde_json::json;
 
 fn start_clock() -> Arc<ManualClock> {
     Arc::new(ManualClock::new(
-        chrono::Utc.with_ymd_and_hms(2026, 11, 21, 10, 0, 0).unwrap(),
+        chrono::Utc
+            .with_ymd_and_hms(2026, 11, 21, 10, 0, 0)
+            .unwrap(),
     ))
 }
 
@@ -89,6 +91,8 @@ impl Write for Capture {
 }
 
 /// The whole life of a connection, with every log line captured and searched for secrets.
+/// One story on purpose: the log capture must cover every step of it.
+#[allow(clippy::too_many_lines)]
 #[tokio::test]
 async fn connect_sync_refresh_fail_and_disconnect_without_a_secret_in_the_logs() {
     let capture = Capture::default();
@@ -113,10 +117,19 @@ async fn connect_sync_refresh_fail_and_disconnect_without_a_secret_in_the_logs()
     secrets.push(pending.code_verifier.expose_secret().to_owned());
     assert_eq!(registration.device_name(), "Anna's Audible for iPhone");
     let creds = registration.credentials.clone();
-    assert_eq!(creds.customer_info.user_id.as_deref(), Some("amzn1.account.AEXAMPLE"));
+    assert_eq!(
+        creds.customer_info.user_id.as_deref(),
+        Some("amzn1.account.AEXAMPLE")
+    );
     assert_eq!(creds.customer_info.home_region.as_deref(), Some("NA"));
-    assert_eq!(creds.device_info.device_serial_number, pending.device_serial);
-    assert_eq!(creds.access_expires_at, clock.now() + chrono::Duration::hours(1));
+    assert_eq!(
+        creds.device_info.device_serial_number,
+        pending.device_serial
+    );
+    assert_eq!(
+        creds.access_expires_at,
+        clock.now() + chrono::Duration::hours(1)
+    );
     assert!(creds.adp_token.expose_secret().starts_with("{enc:"));
     assert!(
         creds
@@ -125,13 +138,21 @@ async fn connect_sync_refresh_fail_and_disconnect_without_a_secret_in_the_logs()
             .starts_with("-----BEGIN RSA PRIVATE KEY-----")
     );
     let cookies = creds.website_cookies.as_ref().unwrap().expose_secret();
-    assert!(cookies.contains("\"at-main\":\"Atza|"), "quotes stripped: {cookies}");
+    assert!(
+        cookies.contains("\"at-main\":\"Atza|"),
+        "quotes stripped: {cookies}"
+    );
     secrets.extend([
         creds.adp_token.expose_secret().to_owned(),
         creds.access_token.expose_secret().to_owned(),
         creds.refresh_token.expose_secret().to_owned(),
         "Atza|IwEBCookie".to_owned(),
-        creds.store_authentication_cookie.as_ref().unwrap().expose_secret().to_owned(),
+        creds
+            .store_authentication_cookie
+            .as_ref()
+            .unwrap()
+            .expose_secret()
+            .to_owned(),
     ]);
     // A line from the middle of the PEM body stands for the key.
     secrets.push(
@@ -172,14 +193,27 @@ async fn connect_sync_refresh_fail_and_disconnect_without_a_secret_in_the_logs()
     let reused = complete_sign_in(&http(), &config(&fake), &*clock, &pending, &maplanding)
         .await
         .unwrap_err();
-    assert!(matches!(reused, AudibleError::CodeRejected { .. }), "{reused}");
-    assert!(reused.to_string().contains("start connecting again"), "{reused}");
-    assert_eq!(fake.active_devices(), 1, "nothing registered by the refused attempt");
+    assert!(
+        matches!(reused, AudibleError::CodeRejected { .. }),
+        "{reused}"
+    );
+    assert!(
+        reused.to_string().contains("start connecting again"),
+        "{reused}"
+    );
+    assert_eq!(
+        fake.active_devices(),
+        1,
+        "nothing registered by the refused attempt"
+    );
 
     // Sealing round trip, and no secret in any Debug output.
     let sealed = creds.to_sealable();
     let back = DeviceCredentials::from_sealed(sealed.expose()).unwrap();
-    assert_eq!(back.refresh_token.expose_secret(), creds.refresh_token.expose_secret());
+    assert_eq!(
+        back.refresh_token.expose_secret(),
+        creds.refresh_token.expose_secret()
+    );
     assert_eq!(back.device_info, creds.device_info);
 
     // --- full sync: 2,100 titles in pages of 1000 → 1000, 1000, 100 (the short page ends it)
@@ -195,8 +229,16 @@ async fn connect_sync_refresh_fail_and_disconnect_without_a_secret_in_the_logs()
     for (i, r) in lib.iter().enumerate() {
         assert_eq!(r.auth, AuthMode::Signed, "{}", r.target);
         assert!(r.target.contains("num_results=1000"), "{}", r.target);
-        assert!(r.target.contains(&format!("page={}", i + 1)), "{}", r.target);
-        assert!(r.target.contains("response_groups=contributors%2C"), "{}", r.target);
+        assert!(
+            r.target.contains(&format!("page={}", i + 1)),
+            "{}",
+            r.target
+        );
+        assert!(
+            r.target.contains("response_groups=contributors%2C"),
+            "{}",
+            r.target
+        );
     }
     let token = full.state_token.clone().unwrap();
     assert_eq!(token.len(), 13);
@@ -218,21 +260,38 @@ async fn connect_sync_refresh_fail_and_disconnect_without_a_secret_in_the_logs()
     assert_eq!(edition.runtime_secs, Some((240 + 12 * 37) * 60));
     assert_eq!(edition.language.as_deref(), Some("english"));
     assert_eq!(edition.published.unwrap().to_iso(), "2024-01-13");
-    assert!(r.identifiers.iter().any(|i| i.scheme == IdScheme::Asin && i.value == fake::asin(12)));
+    assert!(
+        r.identifiers
+            .iter()
+            .any(|i| i.scheme == IdScheme::Asin && i.value == fake::asin(12))
+    );
     assert!(r.identifiers.iter().any(|i| i.value == "9780765387561"));
     assert!(r.covers[0].url.contains("_SL1215_"), "largest cover kept");
     assert_eq!(r.status, Some(ReadingStatus::Read));
-    assert_eq!(r.rating, None, "no own review: the community 4.6 is not the user's");
+    assert_eq!(
+        r.rating, None,
+        "no own review: the community 4.6 is not the user's"
+    );
     // n = 2 carries the user's own review (`provided_review`).
     let r = full
         .records
         .iter()
         .find(|r| r.external_id.as_deref() == Some(fake::asin(2).as_str()))
         .unwrap();
-    assert_eq!(r.rating, Rating::from_stars(4.0), "own rating, not the community 4.6");
+    assert_eq!(
+        r.rating,
+        Rating::from_stars(4.0),
+        "own rating, not the community 4.6"
+    );
     let review = r.review.as_ref().unwrap();
     assert!(review.text.starts_with("Stayed up far too late"));
-    assert!(review.text.contains("carries the slower middle & the ending"), "{}", review.text);
+    assert!(
+        review
+            .text
+            .contains("carries the slower middle & the ending"),
+        "{}",
+        review.text
+    );
     assert!(!review.text.contains('<'));
     // A title whose authors carry "Ken Liu - translator": the suffix is a role.
     let t = full
@@ -256,15 +315,27 @@ async fn connect_sync_refresh_fail_and_disconnect_without_a_secret_in_the_logs()
     fake.add_title(9_000);
     fake.revoke(2);
     let delta = api.library_since(&token).await.unwrap();
-    let mut changed: Vec<_> = delta.records.iter().filter_map(|r| r.external_id.clone()).collect();
+    let mut changed: Vec<_> = delta
+        .records
+        .iter()
+        .filter_map(|r| r.external_id.clone())
+        .collect();
     changed.sort();
     assert_eq!(changed, vec![fake::asin(1), fake::asin(9_000)]);
     assert_eq!(delta.withdrawn, vec![fake::asin(2)]);
     assert_ne!(delta.state_token.as_deref(), Some(token.as_str()));
-    let touched = delta.records.iter().find(|r| r.external_id == Some(fake::asin(1))).unwrap();
+    let touched = delta
+        .records
+        .iter()
+        .find(|r| r.external_id == Some(fake::asin(1)))
+        .unwrap();
     assert!((touched.progress.as_ref().unwrap().fraction - 0.55).abs() < 1e-9);
     let last = library_requests(&fake).pop().unwrap();
-    assert!(last.target.contains(&format!("state_token={token}")), "{}", last.target);
+    assert!(
+        last.target.contains(&format!("state_token={token}")),
+        "{}",
+        last.target
+    );
 
     // --- positions: 2,100 ASINs → 84 calls of at most 25 (the fake refuses more)
     let asins: Vec<String> = (0..2_100).map(fake::asin).collect();
@@ -272,13 +343,25 @@ async fn connect_sync_refresh_fail_and_disconnect_without_a_secret_in_the_logs()
     let positions = api.positions(&asins).await.unwrap();
     let calls: Vec<_> = fake.requests()[before..].to_vec();
     assert_eq!(calls.len(), 84);
-    assert!(calls.iter().all(|c| c.status == 200 && c.auth == AuthMode::Signed));
-    assert_eq!(positions.len(), (0..2_100).filter(|n| [1, 3, 4].contains(&(n % 5))).count());
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.status == 200 && c.auth == AuthMode::Signed)
+    );
+    assert_eq!(
+        positions.len(),
+        (0..2_100).filter(|n| [1, 3, 4].contains(&(n % 5))).count()
+    );
     let p1 = positions.iter().find(|p| p.asin == fake::asin(1)).unwrap();
     assert_eq!(p1.position_ms, 120_500);
     assert!(p1.last_updated.is_some(), "both timestamp forms parse");
     assert!(positions.iter().all(|p| p.last_updated.is_some()));
-    let mut r1 = full.records.iter().find(|r| r.external_id == Some(fake::asin(1))).unwrap().clone();
+    let mut r1 = full
+        .records
+        .iter()
+        .find(|r| r.external_id == Some(fake::asin(1)))
+        .unwrap()
+        .clone();
     bb_providers::audible::mapping::apply_position(&mut r1, p1);
     assert_eq!(r1.progress.unwrap().position, Some(Position::Seconds(120)));
 
@@ -293,18 +376,33 @@ async fn connect_sync_refresh_fail_and_disconnect_without_a_secret_in_the_logs()
     // --- wishlist as a shelf
     let wish = api.wishlist().await.unwrap();
     assert_eq!(wish.records.len(), 7);
-    assert!(wish.records.iter().all(|r| r.shelves == vec!["wishlist"] && r.status.is_none()));
+    assert!(
+        wish.records
+            .iter()
+            .all(|r| r.shelves == vec!["wishlist"] && r.status.is_none())
+    );
 
     // --- refresh, classic then actor shape
-    let classic = refresh_access_token(&http(), &config(&fake), &*clock, &creds).await.unwrap();
-    assert_ne!(classic.access_token.expose_secret(), creds.access_token.expose_secret());
-    assert!(classic.refresh_token.is_none(), "classic keeps the refresh token");
+    let classic = refresh_access_token(&http(), &config(&fake), &*clock, &creds)
+        .await
+        .unwrap();
+    assert_ne!(
+        classic.access_token.expose_secret(),
+        creds.access_token.expose_secret()
+    );
+    assert!(
+        classic.refresh_token.is_none(),
+        "classic keeps the refresh token"
+    );
     secrets.push(classic.access_token.expose_secret().to_owned());
     fake.set_refresh_shape(RefreshShape::Actor);
     api.refresh_now().await.unwrap();
     let after = api.credentials().await;
     assert!(api.was_refreshed().await);
-    assert_ne!(after.refresh_token.expose_secret(), creds.refresh_token.expose_secret());
+    assert_ne!(
+        after.refresh_token.expose_secret(),
+        creds.refresh_token.expose_secret()
+    );
     secrets.push(after.access_token.expose_secret().to_owned());
     secrets.push(after.refresh_token.expose_secret().to_owned());
 
@@ -335,30 +433,44 @@ async fn connect_sync_refresh_fail_and_disconnect_without_a_secret_in_the_logs()
     // this device is deregistered with `false`.
     clock.advance(chrono::Duration::hours(2));
     let current = api.credentials().await;
-    deregister(&http(), &config(&fake), &*clock, &current).await.unwrap();
+    deregister(&http(), &config(&fake), &*clock, &current)
+        .await
+        .unwrap();
     assert_eq!(
         fake.deregister_bodies(),
         vec![json!({"deregister_all_existing_accounts": false})]
     );
     assert_eq!(fake.active_devices(), 0);
-    let dereg = fake.requests().into_iter().filter(|r| r.target == "/auth/deregister").count();
+    let dereg = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.target == "/auth/deregister")
+        .count();
     assert_eq!(dereg, 1);
     // The device is gone: signed calls and refreshes now need re-authentication.
     assert!(api.library_full().await.unwrap_err().needs_reauth());
-    let e = refresh_access_token(&http(), &config(&fake), &*clock, &current).await.unwrap_err();
+    let e = refresh_access_token(&http(), &config(&fake), &*clock, &current)
+        .await
+        .unwrap_err();
     assert!(e.needs_reauth(), "{e}");
 
     // --- nothing secret in logs, Debug output or error texts
     let errors = [reused.to_string(), e.to_string()];
     let debug = format!("{registration:?} {current:?} {api:?} {pending:?} {code:?}");
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
-    assert!(logs.contains("registered an Audible device"), "the capture works");
+    assert!(
+        logs.contains("registered an Audible device"),
+        "the capture works"
+    );
     assert!(logs.contains("Audible library synced"));
     for s in &secrets {
         assert!(s.len() >= 8, "a real secret: {s}");
         assert!(!logs.contains(s.as_str()), "a secret in the logs");
         assert!(!debug.contains(s.as_str()), "a secret in Debug output");
-        assert!(errors.iter().all(|e| !e.contains(s.as_str())), "a secret in an error");
+        assert!(
+            errors.iter().all(|e| !e.contains(s.as_str())),
+            "a secret in an error"
+        );
     }
     assert!(!logs.contains("PRIVATE KEY"));
     assert!(!logs.contains("x-adp-signature"));
@@ -387,30 +499,57 @@ async fn the_fake_refuses_unsigned_tampered_and_stale_requests() {
     };
     let now = signing::timestamp(clock.now());
     let good = signing::signed_headers(&key, &creds.adp_token, "GET", target, b"", &now);
-    assert_eq!(send("/1.0/library?num_results=10&page=1", good.to_vec()).await, 200);
+    assert_eq!(
+        send("/1.0/library?num_results=10&page=1", good.to_vec()).await,
+        200
+    );
     // Signed for another target than the one sent.
-    assert_eq!(send("/1.0/library?num_results=10&page=2", good.to_vec()).await, 401);
+    assert_eq!(
+        send("/1.0/library?num_results=10&page=2", good.to_vec()).await,
+        401
+    );
     // Unsigned.
-    assert_eq!(send("/1.0/library?num_results=10&page=1", vec![]).await, 401);
+    assert_eq!(
+        send("/1.0/library?num_results=10&page=1", vec![]).await,
+        401
+    );
     // Signed with the wrong method.
     let post = signing::signed_headers(&key, &creds.adp_token, "POST", target, b"", &now);
-    assert_eq!(send("/1.0/library?num_results=10&page=1", post.to_vec()).await, 401);
+    assert_eq!(
+        send("/1.0/library?num_results=10&page=1", post.to_vec()).await,
+        401
+    );
     // Stale: signed 20 minutes ago.
     let old = signing::timestamp(clock.now() - chrono::Duration::minutes(20));
     let stale = signing::signed_headers(&key, &creds.adp_token, "GET", target, b"", &old);
-    assert_eq!(send("/1.0/library?num_results=10&page=1", stale.to_vec()).await, 401);
+    assert_eq!(
+        send("/1.0/library?num_results=10&page=1", stale.to_vec()).await,
+        401
+    );
     // mkb79's `+00:00Z` form is accepted (§4.1: the server is lenient).
     let mkb = now.replace('Z', "+00:00Z");
     let lenient = signing::signed_headers(&key, &creds.adp_token, "GET", target, b"", &mkb);
-    assert_eq!(send("/1.0/library?num_results=10&page=1", lenient.to_vec()).await, 200);
+    assert_eq!(
+        send("/1.0/library?num_results=10&page=1", lenient.to_vec()).await,
+        200
+    );
     // The old Bearer header is no longer accepted by the API (§4.2).
-    let bearer = vec![("authorization", format!("Bearer {}", creds.access_token.expose_secret()))];
-    assert_eq!(send("/1.0/library?num_results=10&page=1", bearer).await, 401);
+    let bearer = vec![(
+        "authorization",
+        format!("Bearer {}", creds.access_token.expose_secret()),
+    )];
+    assert_eq!(
+        send("/1.0/library?num_results=10&page=1", bearer).await,
+        401
+    );
     // Another device's key: a valid signature, but not for this adp token.
     let (_, _, other) = connect(&fake, &clock, Marketplace::De).await;
     let other_key = DeviceKey::parse(&other.credentials.device_private_key).unwrap();
     let forged = signing::signed_headers(&other_key, &creds.adp_token, "GET", target, b"", &now);
-    assert_eq!(send("/1.0/library?num_results=10&page=1", forged.to_vec()).await, 401);
+    assert_eq!(
+        send("/1.0/library?num_results=10&page=1", forged.to_vec()).await,
+        401
+    );
 }
 
 #[tokio::test]
@@ -449,10 +588,18 @@ async fn every_marketplace_signs_in_on_its_own_amazon_and_registers() {
             "the sign-in URL stays Amazon's even with host overrides"
         );
         let maplanding = fake.sign_in(start.url.as_str()).unwrap();
-        assert!(maplanding.starts_with(&format!("https://www.amazon.{}/ap/maplanding?", m.domain())));
-        complete_sign_in(&http(), &config(&fake), &*clock, &start.pending, &maplanding)
-            .await
-            .unwrap();
+        assert!(
+            maplanding.starts_with(&format!("https://www.amazon.{}/ap/maplanding?", m.domain()))
+        );
+        complete_sign_in(
+            &http(),
+            &config(&fake),
+            &*clock,
+            &start.pending,
+            &maplanding,
+        )
+        .await
+        .unwrap();
         let body = fake.register_bodies().pop().unwrap();
         assert_eq!(body["cookies"]["domain"], format!(".amazon.{}", m.domain()));
     }
@@ -483,7 +630,10 @@ async fn bad_pasted_addresses_and_late_codes_get_clear_errors_and_store_nothing(
     assert!(e.to_string().contains("sign in again"), "{e}");
     let e = attempt("just some words".into()).await.unwrap_err();
     assert_eq!(e.code(), "audible.not_maplanding");
-    assert!(fake.register_bodies().is_empty(), "no registration was attempted");
+    assert!(
+        fake.register_bodies().is_empty(),
+        "no registration was attempted"
+    );
 
     // A code for another sign-in attempt (other verifier and client id) is refused.
     let other = begin_sign_in(Marketplace::Us);

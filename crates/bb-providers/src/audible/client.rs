@@ -201,7 +201,12 @@ impl AudibleClient {
         let (status, headers, body) = http::send_limited(request, MAX_API_BODY_BYTES)
             .await
             .map_err(wire::transport)?;
-        debug!(provider = "audible", what, status = status.as_u16(), "API answer");
+        debug!(
+            provider = "audible",
+            what,
+            status = status.as_u16(),
+            "API answer"
+        );
         let value = wire::json_answer(
             what,
             On4xx::Api,
@@ -363,12 +368,12 @@ impl AudibleClient {
     ) -> Result<Vec<ListeningPosition>, AudibleError> {
         let mut out = Vec::new();
         for chunk in asins.chunks(POSITIONS_PER_CALL) {
-            let list = chunk.join(",");
+            let asin_list = chunk.join(",");
             let (_, v) = self
                 .get(
                     "the listening positions",
                     "/1.0/annotations/lastpositions",
-                    &[("asins", list.as_str())],
+                    &[("asins", asin_list.as_str())],
                 )
                 .await?;
             let annots = v
@@ -382,19 +387,19 @@ impl AudibleClient {
                 let Some(asin) = a.get("asin").and_then(Value::as_str) else {
                     continue;
                 };
-                let last = a.get("last_position_heard");
-                let exists = last
+                let heard = a.get("last_position_heard");
+                let exists = heard
                     .and_then(|l| l.get("status"))
                     .and_then(Value::as_str)
                     .is_none_or(|s| s.eq_ignore_ascii_case("exists"));
-                let ms = last
+                let ms = heard
                     .and_then(|l| l.get("position_ms"))
                     .and_then(Value::as_u64);
                 if let (true, Some(position_ms)) = (exists, ms) {
                     out.push(ListeningPosition {
                         asin: asin.to_owned(),
                         position_ms,
-                        last_updated: last
+                        last_updated: heard
                             .and_then(|l| l.get("last_updated"))
                             .and_then(Value::as_str)
                             .and_then(parse_utc),
@@ -485,13 +490,13 @@ impl AudibleClient {
                     ],
                 )
                 .await?;
-            let products = v
-                .get("products")
-                .and_then(Value::as_array)
-                .ok_or(AudibleError::Garbage {
-                    what: "the wishlist",
-                    problem: "no \"products\" list".into(),
-                })?;
+            let products =
+                v.get("products")
+                    .and_then(Value::as_array)
+                    .ok_or(AudibleError::Garbage {
+                        what: "the wishlist",
+                        problem: "no \"products\" list".into(),
+                    })?;
             let total = v.get("total_results").and_then(Value::as_u64);
             seen += products.len() as u64;
             for p in products {

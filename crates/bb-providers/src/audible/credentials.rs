@@ -61,7 +61,7 @@ impl std::fmt::Debug for DeviceCredentials {
             .field("access_expires_at", &self.access_expires_at)
             .field("device_info", &self.device_info)
             .field("customer_info", &self.customer_info)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

@@ -37,7 +37,7 @@ impl Marketplace {
         Marketplace::Br,
     ];
 
-    /// The country code used in the OpenID `assoc_handle` (`amzn_audible_ios_{cc}`).
+    /// The country code used in the `OpenID` `assoc_handle` (`amzn_audible_ios_{cc}`).
     pub fn country_code(self) -> &'static str {
         self.row().0
     }
@@ -111,7 +111,10 @@ mod tests {
     fn every_store_has_distinct_codes_domains_and_ids() {
         let mut codes: Vec<_> = Marketplace::ALL.iter().map(|m| m.country_code()).collect();
         let mut domains: Vec<_> = Marketplace::ALL.iter().map(|m| m.domain()).collect();
-        let mut ids: Vec<_> = Marketplace::ALL.iter().map(|m| m.marketplace_id()).collect();
+        let mut ids: Vec<_> = Marketplace::ALL
+            .iter()
+            .map(|m| m.marketplace_id())
+            .collect();
         for v in [&mut codes, &mut domains, &mut ids] {
             v.sort_unstable();
             v.dedup();

@@ -232,7 +232,10 @@ pub async fn deregister(
     } else {
         credentials.access_token.clone()
     };
-    let url = format!("{}/auth/deregister", config.auth_base(credentials.marketplace));
+    let url = format!(
+        "{}/auth/deregister",
+        config.auth_base(credentials.marketplace)
+    );
     let body = serde_json::to_vec(&DeregisterBody {
         deregister_all_existing_accounts: OnlyThisDevice,
     })

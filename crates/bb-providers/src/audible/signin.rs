@@ -214,7 +214,11 @@ mod tests {
         // client id: device: + hex("{serial}#A2CZJZGLK2JJVM")
         let serial = &start.pending.device_serial;
         assert_eq!(serial.len(), 40);
-        assert!(serial.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_lowercase()));
+        assert!(
+            serial
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_lowercase())
+        );
         let hex_id = q["openid.oa2.client_id"].strip_prefix("device:").unwrap();
         assert_eq!(
             String::from_utf8(hex::decode(hex_id).unwrap()).unwrap(),

@@ -30,7 +30,11 @@ pub struct DeviceKey {
 
 impl std::fmt::Debug for DeviceKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "DeviceKey({} bits)", self.pair.public().modulus_len() * 8)
+        write!(
+            f,
+            "DeviceKey({} bits)",
+            self.pair.public().modulus_len() * 8
+        )
     }
 }
 
@@ -102,10 +106,7 @@ fn pem_body(text: &str) -> Option<(bool, SecretBytes)> {
     };
     let body = &rest[label_end + 5..];
     let end = body.find("-----END ")?;
-    let b64: String = body[..end]
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
+    let b64: String = body[..end].chars().filter(|c| !c.is_whitespace()).collect();
     let der = STANDARD.decode(b64).ok()?;
     Some((pkcs8, SecretBytes::new(der)))
 }

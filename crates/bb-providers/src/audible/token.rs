@@ -90,10 +90,11 @@ pub(crate) fn parse_refresh(v: &Value, now: DateTime<Utc>) -> Result<RefreshedTo
         what: WHAT,
         problem: "neither actor_access_token nor access_token".into(),
     })?;
-    let expires = wire::expires_in(v.get("expires_in")).map_err(|problem| AudibleError::Garbage {
-        what: WHAT,
-        problem,
-    })?;
+    let expires =
+        wire::expires_in(v.get("expires_in")).map_err(|problem| AudibleError::Garbage {
+            what: WHAT,
+            problem,
+        })?;
     Ok(RefreshedToken {
         access_token: secret(access),
         expires_at: now + Duration::seconds(expires),

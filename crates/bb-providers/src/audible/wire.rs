@@ -144,18 +144,12 @@ fn error_message(body: &[u8]) -> Option<String> {
         .or_else(|| v.get("message").and_then(Value::as_str).map(str::to_owned))
         .or_else(|| {
             let e = v.get("error").and_then(Value::as_str)?;
-            Some(
-                match v.get("error_description").and_then(Value::as_str) {
-                    Some(d) => format!("{e}: {d}"),
-                    None => e.to_owned(),
-                },
-            )
+            Some(match v.get("error_description").and_then(Value::as_str) {
+                Some(d) => format!("{e}: {d}"),
+                None => e.to_owned(),
+            })
         })?;
-    let clean: String = text
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(200)
-        .collect();
+    let clean: String = text.chars().filter(|c| !c.is_control()).take(200).collect();
     (!clean.trim().is_empty()).then_some(clean)
 }
 
@@ -220,7 +214,11 @@ mod tests {
         json_answer(
             "the library",
             on,
-            (StatusCode::from_u16(status).unwrap(), h, body.as_bytes().to_vec()),
+            (
+                StatusCode::from_u16(status).unwrap(),
+                h,
+                body.as_bytes().to_vec(),
+            ),
             at(),
         )
     }
@@ -229,23 +227,57 @@ mod tests {
     fn statuses_become_decisions() {
         let json = "application/json";
         assert!(answer(200, json, "{}", On4xx::Api).is_ok());
-        assert!(answer(401, json, r#"{"message":"Request could not be authenticated"}"#, On4xx::Api)
+        assert!(
+            answer(
+                401,
+                json,
+                r#"{"message":"Request could not be authenticated"}"#,
+                On4xx::Api
+            )
             .unwrap_err()
-            .needs_reauth());
-        assert!(answer(403, json, "{}", On4xx::Api).unwrap_err().needs_reauth());
-        let e = answer(400, json, r#"{"message":"Invalid response group"}"#, On4xx::Api).unwrap_err();
+            .needs_reauth()
+        );
+        assert!(
+            answer(403, json, "{}", On4xx::Api)
+                .unwrap_err()
+                .needs_reauth()
+        );
+        let e = answer(
+            400,
+            json,
+            r#"{"message":"Invalid response group"}"#,
+            On4xx::Api,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("Invalid response group"), "{e}");
         assert!(!e.is_transient() && !e.needs_reauth());
-        let e = answer(503, "text/html", "<html>Website Temporarily Unavailable</html>", On4xx::Api)
-            .unwrap_err();
+        let e = answer(
+            503,
+            "text/html",
+            "<html>Website Temporarily Unavailable</html>",
+            On4xx::Api,
+        )
+        .unwrap_err();
         assert!(e.is_transient(), "{e}");
         assert!(e.to_string().contains("maintenance page"), "{e}");
-        assert!(answer(500, json, r#"{"message":"Whoops!"}"#, On4xx::Api).unwrap_err().is_transient());
-        assert!(answer(429, json, "{}", On4xx::Api).unwrap_err().is_transient());
+        assert!(
+            answer(500, json, r#"{"message":"Whoops!"}"#, On4xx::Api)
+                .unwrap_err()
+                .is_transient()
+        );
+        assert!(
+            answer(429, json, "{}", On4xx::Api)
+                .unwrap_err()
+                .is_transient()
+        );
         let e = answer(400, json, r#"{"request_id":"x","response":{"error":{"code":"InvalidValue","message":"code used"}}}"#, On4xx::Register).unwrap_err();
         assert!(matches!(e, AudibleError::CodeRejected { .. }));
         assert!(e.to_string().contains("InvalidValue: code used"), "{e}");
-        assert!(answer(400, json, r#"{"error":"invalid_grant"}"#, On4xx::Refresh).unwrap_err().needs_reauth());
+        assert!(
+            answer(400, json, r#"{"error":"invalid_grant"}"#, On4xx::Refresh)
+                .unwrap_err()
+                .needs_reauth()
+        );
     }
 
     #[test]

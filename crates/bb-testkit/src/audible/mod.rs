@@ -44,6 +44,11 @@ const KEYS: [(&str, &[u8]); 3] = [
         include_bytes!("keys/device3.pub.der"),
     ),
 ];
+/// One of the issued key pairs (PKCS#1 PEM, PKCS#1 DER of the public half), for tests that
+/// need a fixed key: the golden signing vectors compare our signatures with the reference
+/// client's for this key.
+pub const FIXED_DEVICE_KEY: (&str, &[u8]) = KEYS[0];
+
 /// A 1024-bit key, the size of the dossier's fixtures (§3: "do not assume a key size").
 const LEGACY_KEY: (&str, &[u8]) = (
     include_str!("keys/legacy1024.pem"),
@@ -279,9 +284,7 @@ pub async fn start(config: FakeAudibleConfig) -> FakeAudible {
         legacy_keys: config.legacy_1024_bit_keys,
         given_name: config.customer_given_name,
     };
-    let app = Router::new()
-        .fallback(handle)
-        .with_state(shared.clone());
+    let app = Router::new().fallback(handle).with_state(shared.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind the fake Audible on loopback");
@@ -602,17 +605,8 @@ fn s256(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(digest(&SHA256, verifier.as_bytes()))
 }
 
-/// Checks the §3 body field by field; a body that differs is the documented error envelope.
-fn register(shared: &Shared, body: &Bytes) -> Response {
-    let Ok(v) = serde_json::from_slice::<Value>(body) else {
-        return envelope_error(
-            StatusCode::BAD_REQUEST,
-            "InvalidValue",
-            "The request body is not JSON.",
-        );
-    };
-    let mut inner = shared.lock();
-    inner.register_bodies.push(v.clone());
+/// The constant parts of the §3 body (iOS persona), field by field.
+fn register_body_has_dossier_shape(v: &Value) -> bool {
     let s = |p: &str| v.pointer(p).and_then(Value::as_str).unwrap_or_default();
     let expected_static = [
         ("/registration_data/domain", "Device"),
@@ -629,12 +623,32 @@ fn register(shared: &Shared, body: &Bytes) -> Response {
         ("/auth_data/code_algorithm", "SHA-256"),
         ("/auth_data/client_domain", "DeviceLegacy"),
     ];
-    let shape_ok = expected_static.iter().all(|(p, want)| s(p) == *want)
+    expected_static.iter().all(|(p, want)| s(p) == *want)
         && v["requested_token_type"]
-            == json!(["bearer", "mac_dms", "website_cookies", "store_authentication_cookie"])
+            == json!([
+                "bearer",
+                "mac_dms",
+                "website_cookies",
+                "store_authentication_cookie"
+            ])
         && v["requested_extensions"] == json!(["device_info", "customer_info"])
         && v["cookies"]["website_cookies"] == json!([])
-        && s("/cookies/domain").starts_with(".amazon.");
+        && s("/cookies/domain").starts_with(".amazon.")
+}
+
+/// Checks the §3 body field by field; a body that differs is the documented error envelope.
+fn register(shared: &Shared, body: &Bytes) -> Response {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return envelope_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidValue",
+            "The request body is not JSON.",
+        );
+    };
+    let mut inner = shared.lock();
+    inner.register_bodies.push(v.clone());
+    let s = |p: &str| v.pointer(p).and_then(Value::as_str).unwrap_or_default();
+    let shape_ok = register_body_has_dossier_shape(&v);
     if !shape_ok {
         return envelope_error(
             StatusCode::BAD_REQUEST,
@@ -676,6 +690,12 @@ fn register(shared: &Shared, body: &Bytes) -> Response {
             "The client or verifier does not match the authorization.",
         );
     }
+    issue_device(shared, &mut inner, &serial, now)
+}
+
+/// A new device: the next key pair, an adp token, tokens, and the §3 success answer with
+/// the device name expanded as Amazon does ("Anna's 2nd Audible for iPhone").
+fn issue_device(shared: &Shared, inner: &mut Inner, serial: &str, now: DateTime<Utc>) -> Response {
     inner.counter += 1;
     inner.registrations += 1;
     let k = inner.counter;
@@ -701,9 +721,10 @@ fn register(shared: &Shared, body: &Bytes) -> Response {
             deregistered: false,
         },
     );
-    inner
-        .access_tokens
-        .insert(access.clone(), (adp_token.clone(), now + Duration::hours(1)));
+    inner.access_tokens.insert(
+        access.clone(),
+        (adp_token.clone(), now + Duration::hours(1)),
+    );
     inner
         .refresh_tokens
         .insert(refresh.clone(), adp_token.clone());
@@ -838,8 +859,14 @@ fn deregister(shared: &Shared, headers: &HeaderMap, body: &Bytes) -> (Response, 
 fn group_of(field: &str) -> Option<&'static str> {
     Some(match field {
         "authors" | "narrators" => "contributors",
-        "title" | "subtitle" | "release_date" | "runtime_length_min" | "language"
-        | "publisher_name" | "format_type" | "content_delivery_type" => "product_attrs",
+        "title"
+        | "subtitle"
+        | "release_date"
+        | "runtime_length_min"
+        | "language"
+        | "publisher_name"
+        | "format_type"
+        | "content_delivery_type" => "product_attrs",
         "isbn" => "product_details",
         "product_images" => "media",
         "series" => "series",
@@ -875,7 +902,8 @@ fn shape_item(item: &Value, n: usize, groups: &HashSet<&str>, sizes: &[u32]) -> 
     Value::Object(out)
 }
 
-fn parse_groups(q: &HashMap<String, String>) -> Result<HashSet<&'static str>, Response> {
+/// The requested groups, or the documented 400 for an unknown one.
+fn parse_groups(q: &HashMap<String, String>) -> Result<HashSet<&'static str>, String> {
     let mut groups = HashSet::new();
     for g in q
         .get("response_groups")
@@ -888,24 +916,17 @@ fn parse_groups(q: &HashMap<String, String>) -> Result<HashSet<&'static str>, Re
             Some(k) => {
                 groups.insert(*k);
             }
-            None => {
-                return Err(json_response(
-                    StatusCode::BAD_REQUEST,
-                    &json!({"message": format!("Invalid response group: {g}")}),
-                ));
-            }
+            None => return Err(format!("Invalid response group: {g}")),
         }
     }
     Ok(groups)
 }
 
-fn number(q: &HashMap<String, String>, key: &str, default: usize) -> Result<usize, Response> {
+fn number(q: &HashMap<String, String>, key: &str, default: usize) -> Result<usize, String> {
     match q.get(key) {
         None => Ok(default),
         Some(v) => v.parse().map_err(|_| {
-            validation_error(&format!(
-                "Value '{v}' at '{key}' failed to satisfy constraint: Member must be a number"
-            ))
+            format!("Value '{v}' at '{key}' failed to satisfy constraint: Member must be a number")
         }),
     }
 }
@@ -915,11 +936,13 @@ fn number(q: &HashMap<String, String>, key: &str, default: usize) -> Result<usiz
 fn library(shared: &Shared, q: &HashMap<String, String>) -> Response {
     let groups = match parse_groups(q) {
         Ok(g) => g,
-        Err(r) => return r,
+        Err(message) => {
+            return json_response(StatusCode::BAD_REQUEST, &json!({"message": message}));
+        }
     };
     let (num, page) = match (number(q, "num_results", 50), number(q, "page", 1)) {
         (Ok(n), Ok(p)) => (n, p),
-        (Err(r), _) | (_, Err(r)) => return r,
+        (Err(m), _) | (_, Err(m)) => return validation_error(&m),
     };
     if !(1..=1000).contains(&num) || page == 0 {
         return validation_error(&format!(
@@ -935,7 +958,11 @@ fn library(shared: &Shared, q: &HashMap<String, String>) -> Response {
     let inner = shared.lock();
     let since = match q.get("state_token") {
         None => None,
-        Some(t) => match t.parse::<u64>().ok().and_then(|t| t.checked_sub(STATE_TOKEN_BASE)) {
+        Some(t) => match t
+            .parse::<u64>()
+            .ok()
+            .and_then(|t| t.checked_sub(STATE_TOKEN_BASE))
+        {
             Some(v) if v <= inner.version => Some(v),
             _ => return validation_error("Value at 'stateToken' failed to satisfy constraint"),
         },
@@ -1013,7 +1040,13 @@ fn finished(shared: &Shared, q: &HashMap<String, String>) -> Response {
         .and_then(|c| c.parse::<usize>().ok())
         .unwrap_or(0);
     let inner = shared.lock();
-    let page: Vec<Value> = inner.finished_events.iter().skip(from).take(50).cloned().collect();
+    let page: Vec<Value> = inner
+        .finished_events
+        .iter()
+        .skip(from)
+        .take(50)
+        .cloned()
+        .collect();
     let next = (from + 50 < inner.finished_events.len()).then(|| format!("ct-{}", from + 50));
     json_response(
         StatusCode::OK,
@@ -1025,7 +1058,7 @@ fn finished(shared: &Shared, q: &HashMap<String, String>) -> Response {
 fn wishlist(shared: &Shared, q: &HashMap<String, String>) -> Response {
     let (num, page) = match (number(q, "num_results", 50), number(q, "page", 0)) {
         (Ok(n), Ok(p)) => (n, p),
-        (Err(r), _) | (_, Err(r)) => return r,
+        (Err(m), _) | (_, Err(m)) => return validation_error(&m),
     };
     if !(1..=50).contains(&num) {
         return validation_error(&format!(

@@ -57,7 +57,8 @@ pub fn library_item(n: usize) -> Value {
         format!("{title}, Volume {}", n / TITLES.len() + 1)
     };
     let author = AUTHORS[n % AUTHORS.len()];
-    let mut authors = vec![json!({"asin": format!("B00AUTH{:04}", n % AUTHORS.len()), "name": author})];
+    let mut authors =
+        vec![json!({"asin": format!("B00AUTH{:04}", n % AUTHORS.len()), "name": author})];
     if n % 7 == 3 {
         // Audible lists translators among the authors with a role suffix.
         authors.push(json!({"name": "Ken Liu - translator"}));
@@ -67,8 +68,8 @@ pub fn library_item(n: usize) -> Value {
     } else {
         json!([{"name": NARRATORS[n % NARRATORS.len()]}])
     };
-    let series = if n % 4 == 0 {
-        let seq = if n % 8 == 0 {
+    let series = if n.is_multiple_of(4) {
+        let seq = if n.is_multiple_of(8) {
             format!("{}", n / 8 + 1)
         } else {
             format!("{}.5", n / 8)
@@ -117,10 +118,10 @@ pub fn library_item(n: usize) -> Value {
             "is_preordered": false, "is_removable": null, "is_visible": null
         },
         "language": if n % 9 == 4 { "german" } else { "english" },
-        "publisher_name": if n % 2 == 0 { "Audible Studios" } else { "Tantor Audio" },
+        "publisher_name": if n.is_multiple_of(2) { "Audible Studios" } else { "Tantor Audio" },
         "format_type": "unabridged",
         "content_delivery_type": "SinglePartBook",
-        "isbn": if n % 3 == 0 { Value::from("9780765387561") } else { Value::Null },
+        "isbn": if n.is_multiple_of(3) { Value::from("9780765387561") } else { Value::Null },
         "percent_complete": percent,
         "is_finished": finished,
         "listening_status": {
@@ -174,7 +175,11 @@ pub fn wishlist_product(n: usize) -> Value {
         }
         o.insert(
             "added_timestamp".into(),
-            Value::from(format!("2025-{:02}-{:02}T08:00:00Z", 1 + n % 12, 1 + n % 28)),
+            Value::from(format!(
+                "2025-{:02}-{:02}T08:00:00Z",
+                1 + n % 12,
+                1 + n % 28
+            )),
         );
     }
     p

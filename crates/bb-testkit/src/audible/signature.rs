@@ -82,9 +82,12 @@ pub fn verify(
         }
         message.extend_from_slice(part);
     }
-    UnparsedPublicKey::new(&RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY, public_key_der)
-        .verify(&message, &sig)
-        .map_err(|_| SignatureProblem::Mismatch)
+    UnparsedPublicKey::new(
+        &RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
+        public_key_der,
+    )
+    .verify(&message, &sig)
+    .map_err(|_| SignatureProblem::Mismatch)
 }
 
 #[cfg(test)]
