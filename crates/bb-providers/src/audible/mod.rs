@@ -12,6 +12,8 @@
 //! 4. [`refresh_access_token`] when the access token is needed and due; [`deregister`] on
 //!    disconnect (this device only, never all).
 //!
+//! [`AudibleProvider`] wires these into the connections port (`bb_core::connections`).
+//!
 //! No value of this module's types prints a secret: tokens, the adp token, the device key
 //! and cookies are [`SecretString`]s, and every error names what was wrong without them.
 
@@ -20,6 +22,7 @@ pub mod credentials;
 pub mod maplanding;
 pub mod mapping;
 pub mod marketplace;
+pub mod provider;
 pub mod register;
 pub mod signin;
 pub mod signing;
@@ -33,6 +36,7 @@ pub use credentials::{CustomerInfo, DeviceCredentials, DeviceInfo};
 pub use maplanding::{AuthorizationCode, parse_maplanding};
 pub use mapping::{WISHLIST_SHELF, map_library_item, map_wishlist_product};
 pub use marketplace::Marketplace;
+pub use provider::AudibleProvider;
 pub use register::{Registration, complete_sign_in, deregister, register_device};
 pub use signin::{PendingSignIn, SignInStart, begin_sign_in};
 pub use token::{RefreshedToken, refresh_access_token};
