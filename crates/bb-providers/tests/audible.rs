@@ -542,6 +542,36 @@ async fn the_fake_refuses_unsigned_tampered_and_stale_requests() {
         send("/1.0/library?num_results=10&page=1", bearer).await,
         401
     );
+    // The fake's deregistration refuses `true` (it would remove the user's phones too) and
+    // an unauthenticated call, and leaves the device registered.
+    let dereg = |body: serde_json::Value, token: Option<String>| {
+        let url = format!("{}/auth/deregister", fake.base_url);
+        async move {
+            let r = http().post(url).json(&body);
+            let r = match token {
+                Some(t) => r.header("x-amz-access-token", t),
+                None => r,
+            };
+            r.send().await.unwrap().status().as_u16()
+        }
+    };
+    let token = Some(creds.access_token.expose_secret().to_owned());
+    assert_eq!(
+        dereg(
+            json!({"deregister_all_existing_accounts": true}),
+            token.clone()
+        )
+        .await,
+        400
+    );
+    assert_eq!(dereg(json!({}), token.clone()).await, 400);
+    assert_eq!(
+        dereg(json!({"deregister_all_existing_accounts": false}), None).await,
+        401
+    );
+    assert_eq!(fake.active_devices(), 1);
+    assert_eq!(fake.deregister_bodies().len(), 3, "every body is recorded");
+
     // Another device's key: a valid signature, but not for this adp token.
     let (_, _, other) = connect(&fake, &clock, Marketplace::De).await;
     let other_key = DeviceKey::parse(&other.credentials.device_private_key).unwrap();

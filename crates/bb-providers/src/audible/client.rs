@@ -10,7 +10,7 @@ use bb_core::clock::Clock;
 use bb_core::library::record::SourceRecord;
 use bb_core::secret::ExposeSecret;
 use chrono::{DateTime, Duration, Utc};
-use reqwest::header::HeaderMap;
+use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::Value;
 use tokio::sync::Mutex;
 use tracing::{debug, info, instrument, warn};
@@ -44,6 +44,15 @@ pub const REFRESH_MARGIN_MINUTES: i64 = 5;
 pub const MAX_API_BODY_BYTES: usize = 64 * 1024 * 1024;
 /// A guard against a server that never ends a listing.
 const MAX_PAGES: u32 = 2_000;
+
+/// A header value marked sensitive, so that no `Debug` of the request or of the HTTP
+/// stack's own logging prints it. An invalid value (a control character in a token) becomes
+/// empty and the request fails as unauthenticated, which is what such a token means.
+pub(crate) fn sensitive(value: &str) -> HeaderValue {
+    let mut v = HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static(""));
+    v.set_sensitive(true);
+    v
+}
 
 /// One `1.0/library` page as received.
 #[derive(Debug, Clone)]
@@ -235,9 +244,9 @@ impl AudibleClient {
                 body,
                 &ts,
             );
-            return Ok(headers
-                .into_iter()
-                .fold(request, |r, (name, value)| r.header(name, value)));
+            return Ok(headers.into_iter().fold(request, |r, (name, value)| {
+                r.header(name, sensitive(&value))
+            }));
         }
         if state
             .credentials
@@ -252,7 +261,7 @@ impl AudibleClient {
         // §4.2: `Authorization: Bearer` is no longer accepted by the API since late 2025.
         Ok(request.header(
             "x-amz-access-token",
-            state.credentials.access_token.expose_secret(),
+            sensitive(state.credentials.access_token.expose_secret()),
         ))
     }
 

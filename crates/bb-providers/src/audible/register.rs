@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use tracing::{info, instrument};
 
+use super::client::sensitive;
 use super::credentials::{CustomerInfo, DeviceCredentials, DeviceInfo};
 use super::maplanding::{AuthorizationCode, parse_maplanding};
 use super::signin::{DEVICE_TYPE, PendingSignIn};
@@ -248,8 +249,8 @@ pub async fn deregister(
         .post(url)
         .header("Accept", "application/json")
         .header("Content-Type", "application/json")
-        .header("x-amz-access-token", token)
-        .header("Authorization", format!("Bearer {token}"))
+        .header("x-amz-access-token", sensitive(token))
+        .header("Authorization", sensitive(&format!("Bearer {token}")))
         .body(body);
     let answer = http::send(request).await.map_err(wire::transport)?;
     let v = wire::json_answer("the device deregistration", On4xx::Api, answer, clock.now())?;
