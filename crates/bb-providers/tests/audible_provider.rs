@@ -82,8 +82,11 @@ async fn link_sync_refresh_and_revoke_through_the_provider_port() {
         .complete(&pending, CompleteInput::PastedUrl(&landing), "")
         .await
         .unwrap();
-    assert_eq!(linked.account.external_id, "amzn1.account.AEXAMPLE");
-    assert_eq!(linked.account.display_name.as_deref(), Some("Anna Example"));
+    assert_eq!(linked.account.external_id, "amzn1.account.AEXAMPLE/uk");
+    assert_eq!(
+        linked.account.display_name.as_deref(),
+        Some("Anna Example (United Kingdom)")
+    );
     assert!(
         linked
             .notice

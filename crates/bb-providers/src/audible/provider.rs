@@ -173,18 +173,25 @@ impl Provider for AudibleProvider {
                 .await
                 .map_err(|e| map_error(&e))?;
         let c = &registration.credentials;
+        // One connection per account *and store*: the same Amazon account has a different
+        // library in each marketplace (§1), so `us` and `uk` may both be connected.
+        let account_id = c
+            .customer_info
+            .user_id
+            .clone()
+            .unwrap_or_else(|| c.device_serial.clone());
+        let person = c
+            .customer_info
+            .name
+            .clone()
+            .or_else(|| c.customer_info.given_name.clone());
         Ok(Linked {
             account: ExternalAccount {
-                external_id: c
-                    .customer_info
-                    .user_id
-                    .clone()
-                    .unwrap_or_else(|| c.device_serial.clone()),
-                display_name: c
-                    .customer_info
-                    .name
-                    .clone()
-                    .or_else(|| c.customer_info.given_name.clone()),
+                external_id: format!("{account_id}/{}", c.marketplace.country_code()),
+                display_name: Some(match person {
+                    Some(p) => format!("{p} ({})", c.marketplace.name()),
+                    None => c.marketplace.name().to_owned(),
+                }),
             },
             credentials: Some(c.to_sealable()),
             scopes: Vec::new(),
