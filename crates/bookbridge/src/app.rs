@@ -11,6 +11,7 @@ use bb_core::library::resolve::ResolveRules;
 use bb_core::library::service::Library;
 use bb_core::ports::{ConnectionStore, JobStore, Store};
 use bb_jobs::{ConnectionSyncHandler, ConnectionWriteBackHandler, JobRunner, RunnerConfig};
+use bb_providers::audible::{AudibleConfig, AudibleProvider};
 use bb_providers::budget::SharedBudget;
 use bb_providers::hardcover::{HardcoverConfig, HardcoverProvider};
 use bb_providers::oauth::{OAuthClient, OAuthConnector, OAuthProvider};
@@ -134,6 +135,14 @@ impl App {
             self.clock.clone(),
             hardcover_limit,
         ))];
+        providers.push(Arc::new(AudibleProvider::new(
+            AudibleConfig {
+                auth_base_url: cfg.providers.audible.auth_base_url.clone(),
+                api_base_url: cfg.providers.audible.api_base_url.clone(),
+            },
+            http.clone(),
+            self.clock.clone(),
+        )));
         let oauth_client = OAuthClient::new(http, self.clock.clone());
         for p in &cfg.oauth_provider {
             let provider = OAuthProvider::from_config(p.clone())

@@ -59,6 +59,18 @@ pub struct ConnectionsSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct ProvidersConfig {
     pub hardcover: HardcoverSettings,
+    pub audible: AudibleSettings,
+}
+
+/// Audible's hosts follow the marketplace; these replace them (tests, unusual setups).
+/// The sign-in address given to the user always stays Amazon's own.
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AudibleSettings {
+    /// Instead of `https://api.amazon.{tld}` (register, token, deregister).
+    pub auth_base_url: Option<String>,
+    /// Instead of `https://api.audible.{tld}` (library, positions, stats, wishlist).
+    pub api_base_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -313,6 +325,12 @@ base_url = "https://api.hardcover.app"
 # Hardcover allows 60 a minute with a burst of 10; 50 keeps any minute under 60.
 burst = 10
 requests_per_minute = 50
+
+[providers.audible]
+# Audible's hosts follow the marketplace the user picks; set these only to point
+# bookbridge elsewhere (a test server). The sign-in address stays Amazon's own.
+# auth_base_url = "http://127.0.0.1:9000"   # instead of https://api.amazon.{tld}
+# api_base_url = "http://127.0.0.1:9000"    # instead of https://api.audible.{tld}
 
 # Generic OAuth 2 providers: adding one is configuration, not code. Repeat the table
 # for each. Users connect at /connections; the redirect URI to register with the

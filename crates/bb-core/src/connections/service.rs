@@ -485,7 +485,7 @@ impl Connections {
             )
             .await;
         match result {
-            Ok(()) => Ok(record.id),
+            Ok(_) => Ok(record.id),
             Err((code, message)) => {
                 let now = self.clock.now();
                 let _ = self
@@ -514,7 +514,7 @@ impl Connections {
         pending: &crate::ports::connections::PendingAuthorization,
         session_hash: Option<&str>,
         input: CompleteInput<'_>,
-    ) -> Result<(), (String, String)> {
+    ) -> Result<Option<String>, (String, String)> {
         let record = &pending.connection;
         let now = self.clock.now();
         if record.provider != provider_id {
@@ -569,11 +569,21 @@ impl Connections {
             .refuse_duplicate(record.user_id, &info, &linked.account)
             .await
         {
+            // The provider already issued credentials (Audible registered a device):
+            // give them back rather than leave an orphan in the user's device list.
+            if let Some(c) = &linked.credentials
+                && info.can_revoke
+                && let Err(r) = provider.revoke(c).await
+            {
+                tracing::warn!(provider = %info.id, code = r.code(), "could not revoke duplicate credentials");
+            }
             return Err(("already_connected".into(), e.to_string()));
         }
+        let notice = linked.notice.clone();
         self.activate(record, &info, linked)
             .await
-            .map_err(|e| (e.code().to_owned(), e.to_string()))
+            .map_err(|e| (e.code().to_owned(), e.to_string()))?;
+        Ok(notice)
     }
 
     /// Completes a device sign-in with the address the user pasted (Audible's
@@ -585,7 +595,7 @@ impl Connections {
         id: ConnectionId,
         pasted_url: &str,
         session_hash: Option<&str>,
-    ) -> CoreResult<ConnectionView> {
+    ) -> CoreResult<Connected> {
         let pending = self
             .store
             .pending_of(user, id)
@@ -599,21 +609,26 @@ impl Connections {
             session_hash: None,
             ..pending
         };
-        self.finish_pending(
-            &provider,
-            &unbound,
-            None,
-            CompleteInput::PastedUrl(pasted_url),
-        )
-        .await
-        .map_err(|(code, message)| {
-            if code == "internal" {
-                CoreError::Store(StoreError::Backend(message))
-            } else {
-                CoreError::InvalidInput(message)
-            }
-        })?;
-        self.get(user, id).await
+        let notice = self
+            .finish_pending(
+                &provider,
+                &unbound,
+                None,
+                CompleteInput::PastedUrl(pasted_url),
+            )
+            .await
+            .map_err(|(code, message)| {
+                if code == "internal" {
+                    CoreError::Store(StoreError::Backend(message))
+                } else {
+                    CoreError::InvalidInput(message)
+                }
+            })?;
+        Ok(Connected {
+            connection: self.get(user, id).await?,
+            authorize_url: None,
+            notice,
+        })
     }
 
     pub async fn list(&self, user: UserId) -> CoreResult<Vec<ConnectionView>> {

@@ -178,7 +178,7 @@ impl std::fmt::Debug for CompleteConnection {
 
 #[utoipa::path(post, path = "/api/connections/{id}/complete", tag = "connections",
     request_body = CompleteConnection, responses(
-    (status = 200, body = ConnectionView),
+    (status = 200, body = CreatedConnection, description = "linked; `notice` names the device as the provider lists it"),
     (status = 400, body = crate::error::ErrorBody, description = "the pasted address is not usable"),
     (status = 404, body = crate::error::ErrorBody, description = "no pending connection"),
 ), params(("id" = i64, Path)), security(("session" = []), ("bearer" = [])))]
@@ -188,18 +188,23 @@ pub async fn complete(
     headers: HeaderMap,
     Path(id): Path<i64>,
     JsonBody(req): JsonBody<CompleteConnection>,
-) -> Result<Json<ConnectionView>, ApiError> {
-    Ok(Json(
-        state
-            .connections
-            .complete_pasted(
-                user.id,
-                ConnectionId(id),
-                &req.redirect_url,
-                session_hash(&state, &headers).as_deref(),
-            )
-            .await?,
-    ))
+) -> Result<Json<CreatedConnection>, ApiError> {
+    let done = state
+        .connections
+        .complete_pasted(
+            user.id,
+            ConnectionId(id),
+            &req.redirect_url,
+            session_hash(&state, &headers).as_deref(),
+        )
+        .await?;
+    Ok(Json(CreatedConnection {
+        id: done.connection.id,
+        state: done.connection.state,
+        authorize_url: None,
+        notice: done.notice,
+        connection: done.connection,
+    }))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

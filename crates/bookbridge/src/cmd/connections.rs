@@ -185,10 +185,13 @@ pub async fn connect(app: &App, args: ConnectArgs) -> Result<()> {
             let pasted = read_line(
                 "Then paste here the address of the page you land on (it looks empty): ",
             )?;
-            let view = connections
+            let done = connections
                 .complete_pasted(user, started.connection.id, &pasted, None)
                 .await?;
-            print_connection(&view);
+            print_connection(&done.connection);
+            if let Some(notice) = done.notice {
+                println!("{notice}");
+            }
         }
         AuthKind::File => bail!(
             "{} is imported from a file: use `bookbridge import`",
