@@ -3,7 +3,7 @@
 //! external account, and a shared request budget that never grants more than it holds,
 //! even with two instances taking from it at once.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::too_many_lines)] // each test is one story, in order
 
 use bb_core::connections::ExternalAccount;
 use bb_core::connections::model::ConnectionState;

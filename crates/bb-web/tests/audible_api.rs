@@ -3,7 +3,7 @@
 //! address back (bad pastes get clear errors and store nothing), sync as a job, and
 //! disconnect, which deregisters exactly this device.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::too_many_lines)] // one connection's life, in order
 
 mod common;
 
