@@ -89,3 +89,36 @@ impl JobHandler for ConnectionWriteBackHandler {
         Ok(JobOutcome::default())
     }
 }
+
+/// Handles [`bb_core::connections::REVOKE_JOB_KIND`]: a revocation retried after the
+/// provider was unavailable at disconnect; the last attempt deletes the kept credentials
+/// whatever happens.
+#[derive(Debug, Clone)]
+pub struct ConnectionRevokeHandler {
+    connections: Connections,
+}
+
+impl ConnectionRevokeHandler {
+    pub fn new(connections: Connections) -> Self {
+        Self { connections }
+    }
+}
+
+#[async_trait]
+impl JobHandler for ConnectionRevokeHandler {
+    async fn run(&self, job: &JobContext) -> Result<JobOutcome, JobError> {
+        let field = |k: &str| job.payload().get(k).and_then(serde_json::Value::as_i64);
+        let (Some(id), Some(user)) = (field("connection_id"), field("user_id")) else {
+            return Err(JobError::permanent(
+                "bad_payload",
+                "the revocation job names no connection",
+            ));
+        };
+        let last = job.attempt() >= job.job().max_attempts;
+        self.connections
+            .run_revocation(bb_core::ids::UserId(user), ConnectionId(id), last)
+            .await
+            .map_err(job_error)?;
+        Ok(JobOutcome::default())
+    }
+}

@@ -16,7 +16,9 @@ mod runner;
 mod scheduler;
 
 pub use backoff::Backoff;
-pub use connection_sync::{ConnectionSyncHandler, ConnectionWriteBackHandler};
+pub use connection_sync::{
+    ConnectionRevokeHandler, ConnectionSyncHandler, ConnectionWriteBackHandler,
+};
 pub use error::JobsError;
 pub use handler::{JobContext, JobError, JobHandler, JobOutcome};
 pub use runner::{JobRunner, RunnerConfig, StepOutcome, StepReport};

@@ -191,3 +191,93 @@ async fn audible_paste_flow_sync_and_disconnect_over_http() {
     let lib = call(&app, "GET", "/api/library?per_page=100", &cookie, None).await;
     assert_eq!(lib.body["total"], 0, "{}", lib.body);
 }
+
+#[tokio::test]
+async fn a_revocation_amazon_cannot_take_now_is_retried_then_the_credentials_go() {
+    let mut app = common::app().await;
+    let clock: Arc<dyn Clock> = app.clock.clone();
+    let fake = fake::start(FakeAudibleConfig::new(clock.clone(), 3)).await;
+    let provider: Arc<dyn Provider> = Arc::new(AudibleProvider::new(
+        AudibleConfig {
+            auth_base_url: Some(fake.base_url.clone()),
+            api_base_url: Some(fake.base_url.clone()),
+        },
+        build_client(HttpSettings::default()).unwrap(),
+        clock.clone(),
+    ));
+    app.state.connections = connections_with(&app, &clock, vec![provider]);
+    let r = app.login("alice", "correct horse").await;
+    let cookie = common::session_cookie(&r);
+    let r = call(
+        &app,
+        "POST",
+        "/api/connections",
+        &cookie,
+        Some(&json!({"provider": "audible", "marketplace": "de"})),
+    )
+    .await;
+    let id = r.body["id"].as_i64().unwrap();
+    let landing = fake
+        .sign_in(r.body["authorize_url"].as_str().unwrap())
+        .unwrap();
+    let r = call(
+        &app,
+        "POST",
+        &format!("/api/connections/{id}/complete"),
+        &cookie,
+        Some(&json!({"redirect_url": landing})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    // Amazon answers the disconnect with its HTML 503 page.
+    fake.fail_next(fake::Failure::Html503);
+    let r = call(
+        &app,
+        "DELETE",
+        &format!("/api/connections/{id}?data=keep"),
+        &cookie,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["revoked"], false);
+    assert_eq!(r.body["revocation_retry"], true, "{}", r.body);
+    assert_eq!(fake.active_devices(), 1);
+    // The connection's own credentials are gone at once; only the retry's copy remains.
+    let (creds, kept): (Option<Vec<u8>>, i64) = sqlx::query_as(
+        "SELECT (SELECT credentials FROM connections WHERE id = $1), \
+         (SELECT COUNT(*) FROM secrets WHERE name = 'connection/' || $1 || '/revoke')",
+    )
+    .bind(id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(creds.is_none());
+    assert_eq!(kept, 1);
+
+    // Later, the retry job deregisters the device and deletes the kept copy.
+    app.clock.advance(chrono::Duration::minutes(5));
+    let jobs: Arc<dyn bb_core::ports::JobStore> = app.state.store.clone();
+    JobRunner::new(jobs, clock.clone(), RunnerConfig::new("test"))
+        .with_handler(
+            bb_core::connections::REVOKE_JOB_KIND,
+            Arc::new(bb_jobs::ConnectionRevokeHandler::new(
+                app.state.connections.clone(),
+            )),
+        )
+        .drain()
+        .await
+        .unwrap();
+    assert_eq!(fake.active_devices(), 0, "deregistered on retry");
+    assert_eq!(
+        fake.deregister_bodies().last().unwrap(),
+        &json!({"deregister_all_existing_accounts": false})
+    );
+    let kept: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM secrets WHERE name LIKE 'connection/%/revoke'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(kept, 0);
+}

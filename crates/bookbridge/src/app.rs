@@ -5,12 +5,16 @@ use anyhow::{Context, Result};
 use bb_core::accounts::{AccountPolicy, Accounts};
 use bb_core::clock::{Clock, SystemClock};
 use bb_core::connections::{
-    Connections, ConnectionsConfig, Provider, RateLimit, SYNC_JOB_KIND, WRITE_BACK_JOB_KIND,
+    Connections, ConnectionsConfig, Provider, REVOKE_JOB_KIND, RateLimit, SYNC_JOB_KIND,
+    WRITE_BACK_JOB_KIND,
 };
 use bb_core::library::resolve::ResolveRules;
 use bb_core::library::service::Library;
 use bb_core::ports::{ConnectionStore, JobStore, Store};
-use bb_jobs::{ConnectionSyncHandler, ConnectionWriteBackHandler, JobRunner, RunnerConfig};
+use bb_jobs::{
+    ConnectionRevokeHandler, ConnectionSyncHandler, ConnectionWriteBackHandler, JobRunner,
+    RunnerConfig,
+};
 use bb_providers::audible::{AudibleConfig, AudibleProvider};
 use bb_providers::budget::SharedBudget;
 use bb_providers::hardcover::{HardcoverConfig, HardcoverProvider};
@@ -190,6 +194,10 @@ impl App {
         .with_handler(
             WRITE_BACK_JOB_KIND,
             Arc::new(ConnectionWriteBackHandler::new(connections.clone())),
+        )
+        .with_handler(
+            REVOKE_JOB_KIND,
+            Arc::new(ConnectionRevokeHandler::new(connections.clone())),
         )
     }
 

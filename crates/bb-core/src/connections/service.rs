@@ -36,6 +36,16 @@ pub const SYNC_JOB_KIND: &str = "connection.sync";
 /// The job kind that pushes one change made in bookbridge to one connection.
 pub const WRITE_BACK_JOB_KIND: &str = "connection.write_back";
 
+/// The job kind that retries a revocation the provider could not take at disconnect.
+pub const REVOKE_JOB_KIND: &str = "connection.revoke";
+
+/// Attempts at a revocation before the kept credentials are deleted anyway.
+const REVOKE_ATTEMPTS: u32 = 5;
+
+fn revoke_secret_name(id: ConnectionId) -> String {
+    format!("connection/{id}/revoke")
+}
+
 /// How long a user has to finish an OAuth or pasted-URL flow.
 pub const PENDING_TTL: Duration = Duration::from_mins(10);
 
@@ -119,6 +129,9 @@ pub struct CallbackFailure {
 pub struct Disconnected {
     /// `Some(true)` revoked remotely, `Some(false)` tried and failed, `None` not possible.
     pub revoked: Option<bool>,
+    /// The provider was unavailable: revocation will be retried (the credentials are kept
+    /// sealed only for that, then deleted).
+    pub revocation_retry: bool,
     /// Items whose data changed or disappeared because the account's data was removed.
     pub items_changed: usize,
 }
@@ -1181,6 +1194,7 @@ impl Connections {
         let record = self.record(user, id).await?;
         let info = self.provider(&record.provider).map(|p| p.info()).ok();
         let mut revoked = None;
+        let mut retry_queued = false;
         if record.state != ConnectionState::Disconnected
             && record.has_credentials
             && info.as_ref().is_some_and(|i| i.can_revoke)
@@ -1208,6 +1222,12 @@ impl Connections {
                     json!({ "connection": id.0, "provider": record.provider, "code": e.code() }),
                 )
                 .await;
+                if let ProviderError::Transient { retry_after, .. } = &e {
+                    retry_queued = self
+                        .queue_revocation_retry(user, id, *retry_after)
+                        .await
+                        .is_ok();
+                }
             }
         }
         let now = self.clock.now();
@@ -1230,8 +1250,114 @@ impl Connections {
         .await;
         Ok(Disconnected {
             revoked,
+            revocation_retry: retry_queued,
             items_changed,
         })
+    }
+
+    /// A revocation the provider could not take now (503, timeout): the credentials are
+    /// kept sealed under their own name only for the retry job, which deletes them when
+    /// the provider answers or the attempts run out (SECURITY C2).
+    async fn queue_revocation_retry(
+        &self,
+        user: UserId,
+        id: ConnectionId,
+        retry_after: Option<Duration>,
+    ) -> CoreResult<()> {
+        let Some(sealed) = self.store.credentials(id).await? else {
+            return Ok(());
+        };
+        let plain = self
+            .sealer
+            .open(user, &credentials_context(id), &sealed)
+            .await
+            .map_err(|e| seal_err(&e))?;
+        let name = revoke_secret_name(id);
+        let resealed = self
+            .sealer
+            .seal(user, &name, plain.expose())
+            .await
+            .map_err(|e| seal_err(&e))?;
+        let now = self.clock.now();
+        self.store.put_secret(user, &name, &resealed, now).await?;
+        let run_at = now + to_chrono(retry_after.unwrap_or(Duration::from_mins(1)));
+        self.jobs
+            .enqueue(
+                &NewJob {
+                    kind: REVOKE_JOB_KIND.into(),
+                    key: format!("connection:{id}:revoke"),
+                    payload: json!({ "connection_id": id.0, "user_id": user.0 }),
+                    run_at,
+                    max_attempts: REVOKE_ATTEMPTS,
+                },
+                now,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// One retry of a revocation (the `connection.revoke` job). `last_attempt` gives up:
+    /// the kept credentials are deleted whatever the provider answers.
+    pub async fn run_revocation(
+        &self,
+        user: UserId,
+        id: ConnectionId,
+        last_attempt: bool,
+    ) -> Result<(), SyncFailure> {
+        let name = revoke_secret_name(id);
+        let internal = |e: &dyn std::fmt::Display| SyncFailure::Retryable {
+            code: "internal".into(),
+            message: e.to_string(),
+            retry_after: None,
+        };
+        let Some(sealed) = self
+            .store
+            .get_secret(user, &name)
+            .await
+            .map_err(|e| internal(&e))?
+        else {
+            return Ok(());
+        };
+        let provider_id = self
+            .store
+            .connection(user, id)
+            .await
+            .map_err(|e| internal(&e))?
+            .map(|r| r.provider);
+        let outcome = match (
+            provider_id.as_deref().and_then(|p| self.provider(p).ok()),
+            self.sealer.open(user, &name, &sealed).await,
+        ) {
+            (Some(provider), Ok(credentials)) => provider.revoke(&credentials).await,
+            _ => Err(ProviderError::Rejected {
+                code: "revocation_unavailable".into(),
+                message: "the provider or the kept credentials are gone".into(),
+            }),
+        };
+        // Only an outage is worth another attempt, and only while attempts remain.
+        let give_up = !matches!(&outcome, Err(ProviderError::Transient { .. })) || last_attempt;
+        if let Err(e) = &outcome {
+            self.audit(
+                Some(user),
+                AuditEvent::RevocationFailed,
+                json!({ "connection": id.0, "code": e.code(), "final": give_up }),
+            )
+            .await;
+        }
+        if give_up {
+            self.store
+                .delete_secret(user, &name)
+                .await
+                .map_err(|e| internal(&e))?;
+        }
+        match outcome {
+            Ok(()) => Ok(()),
+            Err(e) if give_up => Err(SyncFailure::Permanent {
+                code: e.code().into(),
+                message: e.to_string(),
+            }),
+            Err(e) => Err(sync_failure(&e)),
+        }
     }
 
     /// Connections idle long enough to need a keep-alive refresh, refreshed now; returns
