@@ -579,6 +579,43 @@ async fn oauth_connect_refresh_reauth_and_disconnect_against_a_real_provider() {
     let r = get(&app, &format!("/oauth/callback/oidc-peer?{query}"), &cookie).await;
     assert_eq!(r.headers["location"], "/connections?error=unknown_state");
 
+    // The user declines at the provider: the error is recorded on the connection.
+    let r = post(
+        &app,
+        "/api/connections",
+        &json!({"provider": "oidc-peer"}),
+        &cookie,
+    )
+    .await;
+    let declined = r.body["id"].as_i64().unwrap();
+    let url = url::Url::parse(r.body["authorize_url"].as_str().unwrap()).unwrap();
+    let state = url
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+    let iss: String = url::form_urlencoded::byte_serialize(peer.issuer.as_bytes()).collect();
+    let r = get(
+        &app,
+        &format!("/oauth/callback/oidc-peer?error=access_denied&error_description=%3Cb%3Eno%3C%2Fb%3E&state={state}&iss={iss}"),
+        &cookie,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        r.headers["location"],
+        format!("/connections?failed={declined}").as_str()
+    );
+    assert_eq!(r.headers["referrer-policy"], "no-referrer");
+    let view = get(&app, &format!("/api/connections/{declined}"), &cookie)
+        .await
+        .body;
+    assert_eq!(view["state"], "error", "{view}");
+    assert_eq!(view["last_error"]["code"], "access_denied", "{view}");
+    let audit = get(&app, "/api/audit", &cookie).await.body.to_string();
+    assert!(audit.contains("connect_callback_failed"), "{audit}");
+
     // The whole flow.
     let (id, query) = authorize(&app, &peer, &cookie).await;
     let r = get(&app, &format!("/oauth/callback/oidc-peer?{query}"), &cookie).await;
