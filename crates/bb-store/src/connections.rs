@@ -12,7 +12,7 @@ macro_rules! connection_columns {
     () => {
         "id, user_id, provider, state, external_id, display_name, scopes, settings, \
          expires_at, cursor, last_error_code, last_error, credentials IS NOT NULL AS has_credentials, \
-         credentials_version, created_at, updated_at, disconnected_at"
+         credentials_version, credentials_at, created_at, updated_at, disconnected_at"
     };
 }
 pub(crate) use connection_columns;
@@ -77,6 +77,10 @@ macro_rules! impl_connection_store {
                     }),
                     has_credentials: row.try_get("has_credentials").map_err(be)?,
                     credentials_version: row.try_get("credentials_version").map_err(be)?,
+                    credentials_at: row
+                        .try_get::<Option<i64>, _>("credentials_at")
+                        .map_err(be)?
+                        .map(from_ms),
                     created_at: from_ms(row.try_get("created_at").map_err(be)?),
                     updated_at: from_ms(row.try_get("updated_at").map_err(be)?),
                     disconnected_at: row
@@ -206,7 +210,8 @@ macro_rules! impl_connection_store {
                     sqlx::query(
                         "UPDATE connections SET state = 'active', external_id = $2, \
                          display_name = $3, credentials = $4, scopes = $5, expires_at = $6, \
-                         credentials_version = credentials_version + 1, pending = NULL, \
+                         credentials_version = credentials_version + 1, credentials_at = $7, \
+                         pending = NULL, \
                          pending_state_hash = NULL, pending_session = NULL, \
                          pending_expires_at = NULL, last_error_code = NULL, last_error = NULL, \
                          updated_at = $7 WHERE id = $1",
@@ -401,7 +406,8 @@ macro_rules! impl_connection_store {
                 ) -> StoreResult<bool> {
                     let done = sqlx::query(
                         "UPDATE connections SET credentials = $3, expires_at = $4, \
-                         credentials_version = credentials_version + 1, lease_owner = NULL, \
+                         credentials_version = credentials_version + 1, credentials_at = $5, \
+                         lease_owner = NULL, \
                          lease_expires_at = NULL, last_error_code = NULL, last_error = NULL, \
                          updated_at = $5 \
                          WHERE id = $1 AND lease_token = $2 AND state <> 'disconnected'",

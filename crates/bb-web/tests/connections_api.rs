@@ -859,3 +859,44 @@ async fn a_failed_commit_after_a_rotating_refresh_keeps_the_only_valid_token() {
         .body;
     assert_eq!(view["state"], "needs_reauth", "{view}");
 }
+
+/// The periodic pass refreshes connections whose credentials are about to expire or have
+/// not been written for longer than the keep-alive period (the peer always sends
+/// `expires_in`, so here both conditions hold after eight days; `needs_refresh` covers the
+/// idle rule alone), and leaves fresh ones alone.
+#[tokio::test]
+async fn idle_connections_are_refreshed_by_the_keepalive_pass() {
+    let Some(peer) = peer::Peer::start().await else {
+        return;
+    };
+    let mut app = common::app().await;
+    let clock: Arc<dyn Clock> = app.clock.clone();
+    let config: bb_providers::oauth::OAuthProviderConfig =
+        toml::from_str(&peer.config_toml(peer::BASIC_CLIENT, "client_secret_basic")).unwrap();
+    let connector: Arc<dyn Provider> = Arc::new(bb_providers::oauth::OAuthConnector::new(
+        bb_providers::oauth::OAuthProvider::from_config(config).unwrap(),
+        bb_providers::oauth::OAuthClient::new(
+            bb_providers::http::build_client(bb_providers::http::HttpSettings::default()).unwrap(),
+            clock.clone(),
+        ),
+    ));
+    app.state.connections = connections_with(&app, &clock, vec![connector]);
+    let cookie = login(&app, "alice", "correct horse").await;
+    let (id, query) = authorize(&app, &peer, &cookie).await;
+    get(&app, &format!("/oauth/callback/oidc-peer?{query}"), &cookie).await;
+    let before = stored_tokens(&app, &app.vault.clone(), id).await;
+
+    let connections = app.state.connections.clone();
+    // Fresh (and not yet expiring under the margin): nothing to do.
+    app.clock.advance(chrono::Duration::minutes(1));
+    assert_eq!(connections.keepalive().await.unwrap(), 0);
+    // Eight days idle: refreshed.
+    app.clock.advance(chrono::Duration::days(8));
+    assert!(connections.keepalive().await.unwrap() >= 1);
+    let after = stored_tokens(&app, &app.vault.clone(), id).await;
+    assert_ne!(
+        after.1, before.1,
+        "the refresh token was rotated by the keep-alive refresh"
+    );
+    assert!(peer.is_active(peer::BASIC_CLIENT, &after.1).await);
+}

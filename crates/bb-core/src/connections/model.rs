@@ -75,6 +75,8 @@ pub struct ConnectionRecord {
     pub last_error: Option<LastError>,
     pub has_credentials: bool,
     pub credentials_version: i64,
+    /// When the credentials were last written (linked or refreshed).
+    pub credentials_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub disconnected_at: Option<DateTime<Utc>>,

@@ -1041,7 +1041,8 @@ impl Connections {
     fn needs_refresh(&self, record: &ConnectionRecord, now: DateTime<Utc>) -> bool {
         let margin = to_chrono(self.config.refresh_margin);
         let expiring = record.expires_at.is_some_and(|t| t - margin <= now);
-        let idle = now - record.updated_at > to_chrono(self.config.keepalive_after);
+        let written = record.credentials_at.unwrap_or(record.created_at);
+        let idle = now - written > to_chrono(self.config.keepalive_after);
         expiring || idle
     }
 

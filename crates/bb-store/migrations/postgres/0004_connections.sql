@@ -22,6 +22,9 @@ CREATE TABLE connections (
     cursor              TEXT,
     -- Bumped by every committed credential write; a writer must hold the lease it took.
     credentials_version BIGINT NOT NULL DEFAULT 0,
+    -- When the credentials were last written (linked or refreshed): keep-alive refreshes
+    -- go by this, not by syncs, which use the access token but not the refresh token.
+    credentials_at      BIGINT,
     lease_owner         TEXT,
     lease_token         BIGINT NOT NULL DEFAULT 0,
     lease_expires_at    BIGINT,
