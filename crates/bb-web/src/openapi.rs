@@ -59,6 +59,7 @@ impl Modify for SecuritySchemes {
         api::connections::update,
         api::connections::complete,
         api::connections::sync,
+        api::connections::syncs,
         api::connections::refresh,
         api::connections::disconnect,
         api::connections::job,

@@ -236,6 +236,17 @@ async fn hardcover_link_sync_resync_withdraw_and_disconnect() {
     let lib = get(&app, "/api/library?per_page=100", &cookie).await;
     assert_eq!(lib.body["total"], 11, "a failed run withdraws nothing");
 
+    // The history shows every attempt, newest first, with counts and errors.
+    let history = get(&app, &format!("/api/connections/{id}/syncs"), &cookie)
+        .await
+        .body;
+    let runs = history.as_array().unwrap();
+    assert_eq!(runs.len(), 4, "{history}");
+    assert_eq!(runs[0]["outcome"], "retry");
+    assert_eq!(runs[0]["error"]["code"], "hardcover.outage");
+    assert_eq!(runs[1]["removed"], 1);
+    assert_eq!(runs[3]["created"], 12);
+
     // The token revoked upstream: needs_reauth, no retry loop, audited.
     app.clock.advance(chrono::Duration::hours(1));
     runner(&app).drain().await.unwrap();

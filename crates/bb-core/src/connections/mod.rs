@@ -13,5 +13,5 @@ pub use provider::{
 };
 pub use service::{
     CallbackFailure, ConnectRequest, Connected, Connections, ConnectionsConfig, Disconnected,
-    REVOKE_JOB_KIND, SYNC_JOB_KIND, SyncFailure, WRITE_BACK_JOB_KIND, sync_key,
+    REVOKE_JOB_KIND, SYNC_JOB_KIND, SyncFailure, SyncRun, WRITE_BACK_JOB_KIND, sync_key,
 };

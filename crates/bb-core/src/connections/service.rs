@@ -136,6 +136,23 @@ pub struct Disconnected {
     pub items_changed: usize,
 }
 
+/// One attempt of one sync, for the history.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct SyncRun {
+    pub job_id: i64,
+    pub attempt: u32,
+    pub started: DateTime<Utc>,
+    pub finished: Option<DateTime<Utc>>,
+    /// `succeeded`, `retry`, `failed`, `dead`, `lease_expired`; none while running.
+    pub outcome: Option<String>,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub removed: u64,
+    pub failed: u64,
+    pub error: Option<LastError>,
+}
+
 /// Why a sync run stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SyncFailure {
@@ -1493,6 +1510,41 @@ impl Connections {
                 Err(sync_failure(&e))
             }
         }
+    }
+
+    /// A connection's sync history, newest first: every attempt of its recent sync jobs
+    /// with its outcome, counts and error.
+    pub async fn sync_history(
+        &self,
+        user: UserId,
+        id: ConnectionId,
+        limit: u32,
+    ) -> CoreResult<Vec<SyncRun>> {
+        self.record(user, id).await?;
+        let mut runs = Vec::new();
+        for job in self.jobs.jobs_for_key(&sync_key(id), limit).await? {
+            for run in self.jobs.job_runs(job.id).await?.into_iter().rev() {
+                runs.push(SyncRun {
+                    job_id: job.id.0,
+                    attempt: run.attempt,
+                    started: run.started_at,
+                    finished: run.finished_at,
+                    outcome: run.outcome.map(|o| o.as_str().to_owned()),
+                    created: run.counts.created,
+                    updated: run.counts.updated,
+                    unchanged: run.counts.unchanged,
+                    removed: run.counts.removed,
+                    failed: run.counts.failed,
+                    error: run.error.map(|e| LastError {
+                        code: e.code,
+                        message: e.message,
+                    }),
+                });
+            }
+        }
+        runs.sort_by(|a, b| b.started.cmp(&a.started));
+        runs.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(runs)
     }
 
     /// The attempts of a job, oldest first.

@@ -207,6 +207,23 @@ pub async fn complete(
     }))
 }
 
+#[utoipa::path(get, path = "/api/connections/{id}/syncs", tag = "connections", responses(
+    (status = 200, body = Vec<bb_core::connections::SyncRun>, description = "sync attempts, newest first"),
+    (status = 404, body = crate::error::ErrorBody),
+), params(("id" = i64, Path)), security(("session" = []), ("bearer" = [])))]
+pub async fn syncs(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Json<Vec<bb_core::connections::SyncRun>>, ApiError> {
+    Ok(Json(
+        state
+            .connections
+            .sync_history(user.id, ConnectionId(id), 50)
+            .await?,
+    ))
+}
+
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SyncQueued {
     #[schema(value_type = i64)]

@@ -57,6 +57,7 @@ pub fn routes() -> Router<AppState> {
             post(connections::complete),
         )
         .route("/api/connections/{id}/sync", post(connections::sync))
+        .route("/api/connections/{id}/syncs", get(connections::syncs))
         .route("/api/connections/{id}/refresh", post(connections::refresh))
         .route("/api/jobs/{id}", get(connections::job))
         .route(
