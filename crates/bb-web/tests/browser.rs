@@ -1,4 +1,4 @@
-//! The web app in a real headless Chromium, driven over WebDriver (fantoccini) against
+//! The web app in a real headless Chromium, driven over `WebDriver` (fantoccini) against
 //! the real server on port 0: sign in, import the real Goodreads export and see its books,
 //! resolve a conflict, undo an import, create and revoke a token, sign out. A screenshot
 //! of each main page is saved (see `screenshot_dir`).
@@ -57,9 +57,29 @@ fn screenshot_dir() -> PathBuf {
     dir
 }
 
+/// A screenshot of the whole page: the window grows to the page's height for it.
 async fn shot(c: &Client, name: &str) {
+    let (width, height) = c.get_window_size().await.unwrap();
+    let page = c
+        .execute("return document.documentElement.scrollHeight", vec![])
+        .await
+        .unwrap()
+        .as_u64()
+        .unwrap_or(height);
+    c.set_window_size(
+        u32::try_from(width).unwrap(),
+        u32::try_from(page.clamp(height, 4000) + 140).unwrap(),
+    )
+    .await
+    .unwrap();
     let png = c.screenshot().await.unwrap();
     std::fs::write(screenshot_dir().join(format!("{name}.png")), png).unwrap();
+    c.set_window_size(
+        u32::try_from(width).unwrap(),
+        u32::try_from(height).unwrap(),
+    )
+    .await
+    .unwrap();
 }
 
 /// Starts chromedriver on a free port and waits until it answers.
@@ -73,7 +93,10 @@ async fn start_driver(bin: &Path) -> (Driver, u16) {
         .unwrap();
     let driver = Driver(child);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
         assert!(Instant::now() < deadline, "chromedriver did not start");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -82,7 +105,7 @@ async fn start_driver(bin: &Path) -> (Driver, u16) {
 
 async fn connect(port: u16) -> Client {
     let mut caps = serde_json::Map::new();
-    let mut args = vec![
+    let args = vec![
         "--headless",
         "--no-sandbox",
         "--disable-gpu",
@@ -95,7 +118,7 @@ async fn connect(port: u16) -> Client {
     if Path::new("/usr/bin/chromium").exists() {
         opts["binary"] = "/usr/bin/chromium".into();
     }
-    opts["args"] = args.drain(..).collect::<Vec<_>>().into();
+    opts["args"] = args.into();
     caps.insert("goog:chromeOptions".into(), opts);
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
     ClientBuilder::new(connector)
@@ -118,20 +141,176 @@ where
     }
 }
 
+/// The element, waiting for it to appear (a click may still be loading the next page).
 async fn css(c: &Client, selector: &str) -> Element {
-    c.find(Locator::Css(selector)).await.unwrap()
+    c.wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(selector))
+        .await
+        .unwrap()
 }
 
-async fn body_text(c: &Client) -> String {
-    css(c, "body").await.text().await.unwrap()
+/// The browser on one server: short names for what every step does.
+struct Tab {
+    c: Client,
+    base: String,
+}
+
+impl Tab {
+    async fn go(&self, path: &str) {
+        self.c.goto(&format!("{}{path}", self.base)).await.unwrap();
+    }
+
+    async fn path(&self) -> String {
+        self.c.current_url().await.unwrap().path().to_owned()
+    }
+
+    async fn query(&self) -> String {
+        let url = self.c.current_url().await.unwrap();
+        url.query().unwrap_or_default().to_owned()
+    }
+
+    async fn wait_path(&self, path: &str) {
+        until(path, || async { self.path().await == path }).await;
+    }
+
+    async fn click(&self, selector: &str) {
+        css(&self.c, selector).await.click().await.unwrap();
+    }
+
+    async fn type_into(&self, selector: &str, text: &str) {
+        css(&self.c, selector).await.send_keys(text).await.unwrap();
+    }
+
+    async fn text(&self, selector: &str) -> String {
+        css(&self.c, selector).await.text().await.unwrap()
+    }
+
+    /// For polling: the text, or nothing while the page is being replaced.
+    async fn try_text(&self, selector: &str) -> String {
+        match self.c.find(Locator::Css(selector)).await {
+            Ok(e) => e.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+
+    async fn shot(&self, name: &str) {
+        shot(&self.c, name).await;
+    }
+}
+
+async fn sign_in(t: &Tab) {
+    t.go("/").await;
+    t.wait_path("/login").await;
+    t.shot("login").await;
+    t.type_into("#username", "alice").await;
+    t.type_into("#password", "correct horse").await;
+    t.click("form button[type=submit]").await;
+    t.wait_path("/library").await;
+    assert!(t.text("body").await.contains("Your library is empty"));
+}
+
+/// The real Goodreads export through the upload form (its script shows progress, then
+/// follows the redirect to the summary), and its books in the library.
+async fn import_goodreads(t: &Tab) {
+    t.go("/import").await;
+    let fixture = std::fs::canonicalize(GOODREADS).unwrap();
+    t.type_into("#files", fixture.to_str().unwrap()).await;
+    t.click("form[data-upload] button[type=submit]").await;
+    until("the import summary", || async {
+        t.query().await.starts_with("done=")
+    })
+    .await;
+    let summary = t.text("body").await;
+    assert!(summary.contains("Goodreads CSV"), "{summary}");
+    assert!(summary.contains("0 failed"), "{summary}");
+    t.shot("import").await;
+
+    t.go("/library").await;
+    let library = t.text("body").await;
+    assert!(library.contains("La guerre des Gaules"), "{library}");
+    assert!(library.contains("Sept secondes pour devenir un aigle"));
+    t.shot("library").await;
+
+    t.type_into("#q", "aigle").await;
+    t.click("form.filters button[type=submit]").await;
+    until("search results", || async {
+        t.query().await.contains("q=aigle")
+    })
+    .await;
+    let found = t.text("body").await;
+    assert!(found.contains("Sept secondes") && !found.contains("La guerre des Gaules"));
+}
+
+/// Chooses StoryGraph's title over Goodreads' on an item the two disagree about.
+async fn resolve_conflict(t: &Tab, app: &common::TestApp) {
+    let item = seed_conflict(app).await;
+    t.go(&format!("/library/{item}")).await;
+    assert_eq!(t.text("h1").await, "Dune");
+    t.shot("item").await;
+    t.click("#field-title .alts button").await;
+    until("the chosen title", || async {
+        t.try_text("h1").await == "Dune: Deluxe Edition"
+    })
+    .await;
+    assert!(t.text("#field-title").await.contains("from your edit"));
+}
+
+/// Undoes the Goodreads import: its books go, the seeded Dune stays.
+async fn undo_import(t: &Tab) {
+    t.go("/import").await;
+    t.click("button[aria-label*='goodreads_library_export-2022.csv']")
+        .await;
+    until("the undone import", || async {
+        t.try_text("body").await.contains("undone")
+    })
+    .await;
+    t.go("/library").await;
+    let library = t.text("body").await;
+    assert!(!library.contains("La guerre des Gaules"), "{library}");
+    assert!(library.contains("Dune"));
+}
+
+/// A token is shown once, then revoked; the activity page lists both.
+async fn tokens_and_activity(t: &Tab, app: &common::TestApp) {
+    t.go("/settings").await;
+    t.type_into("#tok-name", "browser test").await;
+    t.click("#tok-name ~ button").await;
+    let token = css(&t.c, "#new-token")
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(token.starts_with("bbpat_"));
+    t.shot("settings").await;
+    t.click("button[aria-label='Revoke browser test']").await;
+    until("the revoked notice", || async {
+        t.try_text("body").await.contains("was revoked")
+    })
+    .await;
+    assert!(
+        app.state
+            .accounts
+            .list_tokens("alice")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    t.go("/activity").await;
+    let activity = t.text("body").await;
+    assert!(activity.contains("Access token revoked") && activity.contains("Signed in"));
+    t.shot("activity").await;
 }
 
 #[tokio::test]
 async fn a_reader_uses_the_web_app_in_a_real_browser() {
     let Some(bin) = find_chromedriver() else {
-        if std::env::var("BOOKBRIDGE_REQUIRE_PEERS").as_deref() == Ok("1") {
-            panic!("chromedriver is not installed (apt-get install chromium chromium-driver)");
-        }
+        assert!(
+            std::env::var("BOOKBRIDGE_REQUIRE_PEERS").as_deref() != Ok("1"),
+            "chromedriver is not installed (apt-get install chromium chromium-driver)"
+        );
         eprintln!(
             "\n*** SKIPPED browser test: chromedriver not found. \
              Install Debian's chromium and chromium-driver to run it. ***\n"
@@ -141,114 +320,43 @@ async fn a_reader_uses_the_web_app_in_a_real_browser() {
 
     // The real server on port 0.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let base = format!("http://{addr}");
+    let base = format!("http://{}", listener.local_addr().unwrap());
     let app = common::app_with(&base, AccountPolicy::default()).await;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(bb_web::serve(listener, app.state.clone(), async {
         let _ = stopped.await;
     }));
-
     let (_driver, port) = start_driver(&bin).await;
-    let c = connect(port).await;
-    let url = |p: &str| format!("{base}{p}");
+    let t = Tab {
+        c: connect(port).await,
+        base,
+    };
 
-    // Sign in.
-    c.goto(&url("/")).await.unwrap();
-    until("the sign-in page", || async { c.current_url().await.unwrap().path() == "/login" }).await;
-    shot(&c, "login").await;
-    css(&c, "#username").await.send_keys("alice").await.unwrap();
-    css(&c, "#password").await.send_keys("correct horse").await.unwrap();
-    css(&c, "form button[type=submit]").await.click().await.unwrap();
-    until("the library", || async { c.current_url().await.unwrap().path() == "/library" }).await;
-    assert!(body_text(&c).await.contains("Your library is empty"));
-
-    // Import the real Goodreads export (the upload script shows progress, then follows
-    // the redirect to the summary).
-    c.goto(&url("/import")).await.unwrap();
-    let fixture = std::fs::canonicalize(GOODREADS).unwrap();
-    css(&c, "#files").await.send_keys(fixture.to_str().unwrap()).await.unwrap();
-    css(&c, "form[data-upload] button[type=submit]").await.click().await.unwrap();
-    until("the import summary", || async {
-        c.current_url().await.unwrap().query().is_some_and(|q| q.starts_with("done="))
-    })
-    .await;
-    let summary = body_text(&c).await;
-    assert!(summary.contains("Goodreads CSV"), "{summary}");
-    assert!(summary.contains("0 failed"), "{summary}");
-    shot(&c, "import").await;
-
-    c.goto(&url("/library")).await.unwrap();
-    let library = body_text(&c).await;
-    assert!(library.contains("La guerre des Gaules"), "{library}");
-    assert!(library.contains("Sept secondes pour devenir un aigle"));
-    shot(&c, "library").await;
-
-    // Search narrows the list.
-    css(&c, "#q").await.send_keys("aigle").await.unwrap();
-    css(&c, "form.filters button[type=submit]").await.click().await.unwrap();
-    until("search results", || async {
-        c.current_url().await.unwrap().query().is_some_and(|q| q.contains("q=aigle"))
-    })
-    .await;
-    let found = body_text(&c).await;
-    assert!(found.contains("Sept secondes") && !found.contains("La guerre des Gaules"));
-
-    // Resolve a conflict: choose StoryGraph's title over Goodreads'.
-    let item = seed_conflict(&app).await;
-    c.goto(&url(&format!("/library/{item}"))).await.unwrap();
-    assert_eq!(css(&c, "h1").await.text().await.unwrap(), "Dune");
-    shot(&c, "item").await;
-    css(&c, "#field-title .alts button").await.click().await.unwrap();
-    until("the chosen title", || async {
-        css(&c, "h1").await.text().await.unwrap() == "Dune: Deluxe Edition"
-    })
-    .await;
-    assert!(css(&c, "#field-title").await.text().await.unwrap().contains("from your edit"));
-
-    // Undo the Goodreads import: its books go, the seeded Dune stays.
-    c.goto(&url("/import")).await.unwrap();
-    css(&c, "button[aria-label*='goodreads_library_export-2022.csv']")
-        .await
-        .click()
-        .await
-        .unwrap();
-    until("the undone import", || async { body_text(&c).await.contains("undone") }).await;
-    c.goto(&url("/library")).await.unwrap();
-    let library = body_text(&c).await;
-    assert!(!library.contains("La guerre des Gaules"), "{library}");
-    assert!(library.contains("Dune"));
-
-    // Settings: a token is shown once, then revoked.
-    c.goto(&url("/settings")).await.unwrap();
-    css(&c, "#tok-name").await.send_keys("browser test").await.unwrap();
-    css(&c, "#tok-name ~ button").await.click().await.unwrap();
-    let token = css(&c, "#new-token").await.prop("value").await.unwrap().unwrap();
-    assert!(token.starts_with("bbpat_"));
-    shot(&c, "settings").await;
-    css(&c, "button[aria-label='Revoke browser test']").await.click().await.unwrap();
-    until("the revoked notice", || async { body_text(&c).await.contains("was revoked") }).await;
-    assert!(app.state.accounts.list_tokens("alice").await.unwrap().is_empty());
-
-    // Activity shows what happened, with times put in the reader's locale by the script.
-    c.goto(&url("/activity")).await.unwrap();
-    let activity = body_text(&c).await;
-    assert!(activity.contains("Access token revoked") && activity.contains("Signed in"));
-    shot(&c, "activity").await;
+    sign_in(&t).await;
+    import_goodreads(&t).await;
+    resolve_conflict(&t, &app).await;
+    undo_import(&t).await;
+    tokens_and_activity(&t, &app).await;
 
     // The same library on a phone.
-    c.set_window_size(390, 844).await.unwrap();
-    c.goto(&url("/library")).await.unwrap();
-    shot(&c, "library-phone").await;
-    c.set_window_size(1280, 900).await.unwrap();
+    t.c.set_window_size(390, 844).await.unwrap();
+    t.go("/library").await;
+    t.shot("library-phone").await;
+    t.c.set_window_size(1280, 900).await.unwrap();
 
-    // Sign out.
-    css(&c, "form.signout button").await.click().await.unwrap();
-    until("the sign-in page", || async { c.current_url().await.unwrap().path() == "/login" }).await;
-    c.goto(&url("/settings")).await.unwrap();
-    assert_eq!(c.current_url().await.unwrap().path(), "/login");
+    // Sign out; pages lead back to sign-in.
+    t.click("form.signout button").await;
+    t.wait_path("/login").await;
+    t.go("/settings").await;
+    assert_eq!(t.path().await, "/login");
 
-    c.close().await.unwrap();
+    // With no account at all, the sign-in page explains the one command that makes one.
+    app.state.accounts.delete_user("alice").await.unwrap();
+    t.go("/login").await;
+    assert!(t.text("body").await.contains("bookbridge user add NAME"));
+    t.shot("first-run").await;
+
+    t.c.close().await.unwrap();
     let _ = stop.send(());
     server.await.unwrap().unwrap();
 }

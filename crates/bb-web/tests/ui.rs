@@ -55,8 +55,30 @@ async fn first_run_explains_the_one_command() {
     app.state.accounts.delete_user("alice").await.unwrap();
     let res = send(&app, Request::get("/login").body(Body::empty()).unwrap()).await;
     assert_eq!(res.status, StatusCode::OK);
-    assert!(res.body.contains("bookbridge user add NAME"), "{}", res.body);
-    assert!(!res.body.contains("type=\"password\""), "no sign-in form without users");
+    assert!(
+        res.body.contains("bookbridge user add NAME"),
+        "{}",
+        res.body
+    );
+    assert!(
+        !res.body.contains("type=\"password\""),
+        "no sign-in form without users"
+    );
+}
+
+/// One try at the sign-in form as alice.
+async fn attempt(
+    app: &common::TestApp,
+    cookie: &str,
+    token: &str,
+    password: &str,
+) -> ui_support::Page {
+    let fields = [
+        ("csrf", token),
+        ("username", "alice"),
+        ("password", password),
+    ];
+    post_form(app, "/login", cookie, &fields).await
 }
 
 #[tokio::test]
@@ -77,21 +99,25 @@ async fn sign_in_uses_the_api_session_and_its_throttle() {
     ] {
         let res = post_form(&app, "/login", &cookie, &fields).await;
         assert_eq!(res.status, StatusCode::FORBIDDEN);
-        assert!(!res.headers.contains_key(header::SET_COOKIE) || !res.headers[header::SET_COOKIE].to_str().unwrap().starts_with("bb_session="));
+        assert!(
+            !res.headers.contains_key(header::SET_COOKIE)
+                || !res.headers[header::SET_COOKIE]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("bb_session=")
+        );
     }
 
-    let wrong = post_form(
-        &app,
-        "/login",
-        &cookie,
-        &[("csrf", &token), ("username", "alice"), ("password", "nope nope")],
-    )
-    .await;
+    let wrong = attempt(&app, &cookie, &token, "nope nope").await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert!(wrong.body.contains("username or password is wrong"));
 
     let s = sign_in(&app, "alice", "correct horse").await;
-    assert_eq!(app.me_status(&s.cookie).await, StatusCode::OK, "the API takes the same cookie");
+    assert_eq!(
+        app.me_status(&s.cookie).await,
+        StatusCode::OK,
+        "the API takes the same cookie"
+    );
 
     // Sign out: the session ends on the server.
     let out = post_form(&app, "/logout", &s.cookie, &[("csrf", &s.csrf)]).await;
@@ -100,21 +126,9 @@ async fn sign_in_uses_the_api_session_and_its_throttle() {
 
     // The accounts use-case throttles the form like the API.
     for _ in 0..10 {
-        post_form(
-            &app,
-            "/login",
-            &cookie,
-            &[("csrf", &token), ("username", "alice"), ("password", "nope nope")],
-        )
-        .await;
+        attempt(&app, &cookie, &token, "nope nope").await;
     }
-    let throttled = post_form(
-        &app,
-        "/login",
-        &cookie,
-        &[("csrf", &token), ("username", "alice"), ("password", "correct horse")],
-    )
-    .await;
+    let throttled = attempt(&app, &cookie, &token, "correct horse").await;
     assert_eq!(throttled.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(throttled.headers.contains_key(header::RETRY_AFTER));
 }
@@ -159,7 +173,14 @@ async fn every_state_change_needs_the_session_token() {
     }
     // Nothing happened: still signed in, no token, the title untouched, alice exists.
     assert_eq!(app.me_status(&s.cookie).await, StatusCode::OK);
-    assert!(app.state.accounts.list_tokens("alice").await.unwrap().is_empty());
+    assert!(
+        app.state
+            .accounts
+            .list_tokens("alice")
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let page = get(&app, &format!("/library/{item}"), &s.cookie).await;
     assert!(!page.body.contains("Hijacked"));
 
@@ -172,7 +193,10 @@ async fn every_state_change_needs_the_session_token() {
         &app,
         Request::post("/import")
             .header(header::COOKIE, &s.cookie)
-            .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"))
+            .header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            )
             .body(Body::from(body))
             .unwrap(),
     )
@@ -191,7 +215,14 @@ async fn every_state_change_needs_the_session_token() {
     )
     .await;
     assert_eq!(res.status, StatusCode::FORBIDDEN);
-    assert!(app.state.accounts.list_tokens("alice").await.unwrap().is_empty());
+    assert!(
+        app.state
+            .accounts
+            .list_tokens("alice")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -205,13 +236,21 @@ async fn hostile_titles_and_reviews_are_text() {
         assert!(!page.body.contains("<script>alert"), "{path}");
         assert!(!page.body.contains("<img src=x"), "{path}");
         assert!(!page.body.contains("<b>Mallory"), "{path}");
-        assert!(page.body.contains("&lt;script&gt;") || page.body.contains("&#60;script&#62;"), "{path}");
+        assert!(
+            page.body.contains("&lt;script&gt;") || page.body.contains("&#60;script&#62;"),
+            "{path}"
+        );
     }
     let page = get(&app, &format!("/library/{item}"), &s.cookie).await;
-    assert!(page.body.contains("loved it"), "the review is shown, as text");
+    assert!(
+        page.body.contains("loved it"),
+        "the review is shown, as text"
+    );
     assert!(HOSTILE_TITLE.contains("<script>") && HOSTILE_REVIEW.contains("<img"));
     // And the page may not run inline script even if something slipped through.
-    let csp = page.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    let csp = page.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
     assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"));
 }
 
@@ -222,14 +261,24 @@ async fn choosing_a_conflicting_value_is_a_manual_edit_that_can_be_undone() {
     let s = sign_in(&app, "alice", "correct horse").await;
     let path = format!("/library/{item}");
     let page = get(&app, &path, &s.cookie).await;
-    assert!(page.body.contains("Dune: Deluxe Edition"), "the losing title is shown");
-    assert!(page.body.contains("from StoryGraph (import #"), "with where it came from");
+    assert!(
+        page.body.contains("Dune: Deluxe Edition"),
+        "the losing title is shown"
+    );
+    assert!(
+        page.body.contains("from StoryGraph (import #"),
+        "with where it came from"
+    );
 
     let res = post_form(
         &app,
         &format!("{path}/choose"),
         &s.cookie,
-        &[("csrf", &s.csrf), ("field", "title"), ("value", "\"Dune: Deluxe Edition\"")],
+        &[
+            ("csrf", &s.csrf),
+            ("field", "title"),
+            ("value", "\"Dune: Deluxe Edition\""),
+        ],
     )
     .await;
     assert_eq!(res.location(), path);
@@ -260,7 +309,11 @@ async fn choosing_a_conflicting_value_is_a_manual_edit_that_can_be_undone() {
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
     let v = app.state.library.get_item(user, item).await.unwrap();
     assert_eq!(v["progress"], 0.5);
-    assert!(v["edits"]["rating"].is_null(), "an unchanged rating is not frozen: {}", v["edits"]);
+    assert!(
+        v["edits"]["rating"].is_null(),
+        "an unchanged rating is not frozen: {}",
+        v["edits"]
+    );
     assert!(v["edits"]["progress"].is_object());
 
     // Handing the title back to the sources.
@@ -305,10 +358,19 @@ async fn split_and_merge_by_hand() {
     .await;
     assert_eq!(res.location(), format!("/library/{item}"));
     assert_eq!(app.state.library.all_items(user).await.unwrap().len(), 1);
-    assert_eq!(get(&app, &new_path, &s.cookie).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        get(&app, &new_path, &s.cookie).await.status,
+        StatusCode::NOT_FOUND
+    );
 }
 
-async fn upload(app: &common::TestApp, cookie: &str, csrf: &str, name: &str, bytes: &[u8]) -> ui_support::Page {
+async fn upload(
+    app: &common::TestApp,
+    cookie: &str,
+    csrf: &str,
+    name: &str,
+    bytes: &[u8],
+) -> ui_support::Page {
     let boundary = "bookbridge-ui-boundary";
     let mut body = format!(
         "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n\
@@ -322,7 +384,10 @@ async fn upload(app: &common::TestApp, cookie: &str, csrf: &str, name: &str, byt
         app,
         Request::post("/import")
             .header(header::COOKIE, cookie)
-            .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"))
+            .header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            )
             .body(Body::from(body))
             .unwrap(),
     )
@@ -339,7 +404,10 @@ async fn import_shows_format_and_summary_and_undo_withdraws_it() {
     let done = res.location().to_owned();
     assert!(done.starts_with("/import?done="), "{done}");
     let page = get(&app, &done, &s.cookie).await;
-    assert!(page.body.contains("Goodreads CSV"), "the detected format is shown");
+    assert!(
+        page.body.contains("Goodreads CSV"),
+        "the detected format is shown"
+    );
     assert!(page.body.contains("Imported export.csv"));
 
     let user = app.state.library.user_id("alice").await.unwrap();
@@ -348,67 +416,158 @@ async fn import_shows_format_and_summary_and_undo_withdraws_it() {
     assert!(library.body.contains("class=\"card\""));
 
     let batch = done.trim_start_matches("/import?done=");
-    let res = post_form(&app, &format!("/import/{batch}/undo"), &s.cookie, &[("csrf", &s.csrf)]).await;
+    let res = post_form(
+        &app,
+        &format!("/import/{batch}/undo"),
+        &s.cookie,
+        &[("csrf", &s.csrf)],
+    )
+    .await;
     assert_eq!(res.location(), "/import");
     assert!(app.state.library.all_items(user).await.unwrap().is_empty());
-    assert!(get(&app, "/import", &s.cookie).await.body.contains("undone"));
+    assert!(
+        get(&app, "/import", &s.cookie)
+            .await
+            .body
+            .contains("undone")
+    );
 
     // A file that is no export: said on the page, with its name.
     let res = upload(&app, &s.cookie, &s.csrf, "notes.txt", b"just some words").await;
     assert_eq!(res.status, StatusCode::BAD_REQUEST);
-    assert!(res.body.contains("notes.txt</strong> was not imported"), "{}", res.body);
+    assert!(
+        res.body.contains("notes.txt</strong> was not imported"),
+        "{}",
+        res.body
+    );
 }
 
 #[tokio::test]
-async fn settings_tokens_password_export_and_deletion() {
+async fn settings_tokens_and_export() {
     let app = app().await;
     let s = sign_in(&app, "alice", "correct horse").await;
 
-    let res = post_form(&app, "/settings/tokens", &s.cookie, &[("csrf", &s.csrf), ("name", "laptop")]).await;
+    let res = post_form(
+        &app,
+        "/settings/tokens",
+        &s.cookie,
+        &[("csrf", &s.csrf), ("name", "laptop")],
+    )
+    .await;
     assert_eq!(res.status, StatusCode::OK);
     let at = res.body.find("bbpat_").unwrap();
     let token = res.body[at..at + 49].to_owned();
     assert!(token.starts_with("bbpat_"));
-    let me = app.get("/api/me", Some(("authorization", &format!("Bearer {token}")))).await;
+    let me = app
+        .get(
+            "/api/me",
+            Some(("authorization", &format!("Bearer {token}"))),
+        )
+        .await;
     assert_eq!(me.status, StatusCode::OK, "the shown token works");
     let listed = get(&app, "/settings", &s.cookie).await;
     assert!(listed.body.contains("laptop"));
     assert!(!listed.body.contains(&token), "shown once");
     let id = app.state.accounts.list_tokens("alice").await.unwrap()[0].id;
-    let res = post_form(&app, &format!("/settings/tokens/{id}/revoke"), &s.cookie, &[("csrf", &s.csrf)]).await;
+    let res = post_form(
+        &app,
+        &format!("/settings/tokens/{id}/revoke"),
+        &s.cookie,
+        &[("csrf", &s.csrf)],
+    )
+    .await;
     assert_eq!(res.location(), "/settings?done=revoked");
-    assert!(app.state.accounts.list_tokens("alice").await.unwrap().is_empty());
+    assert!(
+        app.state
+            .accounts
+            .list_tokens("alice")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // Export asks for the password again.
-    let res = post_form(&app, "/settings/export", &s.cookie, &[("csrf", &s.csrf), ("format", "json"), ("password", "wrong one")]).await;
-    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
-    let res = post_form(&app, "/settings/export", &s.cookie, &[("csrf", &s.csrf), ("format", "json"), ("password", "correct horse")]).await;
-    assert_eq!(res.status, StatusCode::OK);
-    assert!(res.headers[header::CONTENT_DISPOSITION].to_str().unwrap().contains("attachment"));
+    let mut res = None;
+    for (password, status) in [
+        ("wrong one", StatusCode::UNAUTHORIZED),
+        ("correct horse", StatusCode::OK),
+    ] {
+        let fields = [
+            ("csrf", s.csrf.as_str()),
+            ("format", "json"),
+            ("password", password),
+        ];
+        let r = post_form(&app, "/settings/export", &s.cookie, &fields).await;
+        assert_eq!(r.status, status);
+        res = Some(r);
+    }
+    let res = res.unwrap();
+    assert!(
+        res.headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .contains("attachment")
+    );
     assert!(res.body.contains("bookbridge-json"));
+}
+
+#[tokio::test]
+async fn password_change_and_account_deletion() {
+    let app = app().await;
+    let s = sign_in(&app, "alice", "correct horse").await;
 
     // Password change: the old one stops working, this browser stays signed in.
     let res = post_form(
         &app,
         "/settings/password",
         &s.cookie,
-        &[("csrf", &s.csrf), ("current", "correct horse"), ("new", "battery staple"), ("confirm", "battery staple")],
+        &[
+            ("csrf", &s.csrf),
+            ("current", "correct horse"),
+            ("new", "battery staple"),
+            ("confirm", "battery staple"),
+        ],
     )
     .await;
     assert_eq!(res.location(), "/settings?done=password");
-    assert_eq!(app.me_status(&s.cookie).await, StatusCode::UNAUTHORIZED, "old sessions end");
-    let fresh = res.headers[header::SET_COOKIE].to_str().unwrap().split(';').next().unwrap().to_owned();
+    assert_eq!(
+        app.me_status(&s.cookie).await,
+        StatusCode::UNAUTHORIZED,
+        "old sessions end"
+    );
+    let fresh = res.headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
     let page = get(&app, "/settings?done=password", &fresh).await;
     assert!(page.body.contains("Your password was changed"));
     let csrf = hidden(&page.body, "csrf").unwrap();
 
     // Deleting asks for the password and a tick, and explains what goes.
     assert!(page.body.contains("Your encryption key is destroyed"));
-    let res = post_form(&app, "/settings/delete", &fresh, &[("csrf", &csrf), ("password", "battery staple")]).await;
-    assert_eq!(res.status, StatusCode::BAD_REQUEST);
-    let res = post_form(&app, "/settings/delete", &fresh, &[("csrf", &csrf), ("password", "correct horse"), ("understood", "yes")]).await;
-    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
-    let res = post_form(&app, "/settings/delete", &fresh, &[("csrf", &csrf), ("password", "battery staple"), ("understood", "yes")]).await;
+    let cases: [(&[(&str, &str)], StatusCode); 3] = [
+        (&[("password", "battery staple")], StatusCode::BAD_REQUEST),
+        (
+            &[("password", "correct horse"), ("understood", "yes")],
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            &[("password", "battery staple"), ("understood", "yes")],
+            StatusCode::SEE_OTHER,
+        ),
+    ];
+    let mut res = None;
+    for (fields, status) in cases {
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        let r = post_form(&app, "/settings/delete", &fresh, &all).await;
+        assert_eq!(r.status, status);
+        res = Some(r);
+    }
+    let res = res.unwrap();
     assert_eq!(res.location(), "/login");
     assert!(app.state.accounts.list_users().await.unwrap().is_empty());
 }
@@ -419,5 +578,10 @@ async fn activity_lists_the_audit_log() {
     let s = sign_in(&app, "alice", "correct horse").await;
     let page = get(&app, "/activity", &s.cookie).await;
     assert!(page.body.contains("Signed in"));
-    assert!(page.body.contains("<time datetime=\"2026-05-01T12:00:00Z\">2026-05-01 12:00 UTC</time>"), "{}", page.body);
+    assert!(
+        page.body
+            .contains("<time datetime=\"2026-05-01T12:00:00Z\">2026-05-01 12:00 UTC</time>"),
+        "{}",
+        page.body
+    );
 }

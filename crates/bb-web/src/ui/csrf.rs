@@ -1,7 +1,7 @@
 //! CSRF tokens for forms (SECURITY F1), on top of the Origin/Fetch-Metadata guard.
 //!
 //! A signed-in form carries `SHA-256("bookbridge-csrf\0" ‖ session id)`: bound to the
-//! session, unguessable without the HttpOnly cookie, and needing no storage. It differs
+//! session, unguessable without the `HttpOnly` cookie, and needing no storage. It differs
 //! from the stored session hash (no label), so a page showing it reveals nothing usable.
 //! The sign-in form has no session yet: it carries a random value that must equal a
 //! short-lived cookie (double submit).
@@ -28,7 +28,9 @@ pub fn token_for_session(session_id: &SecretString) -> String {
 
 /// Constant-time comparison of a submitted token with the expected one.
 pub fn matches(expected: &str, submitted: Option<&str>) -> bool {
-    submitted.is_some_and(|s| !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(s.as_bytes())))
+    submitted.is_some_and(|s| {
+        !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(s.as_bytes()))
+    })
 }
 
 /// A URL-encoded form from a signed-in user whose CSRF token has been checked. Handlers

@@ -76,6 +76,14 @@ pub const FORMATS: [(&str, &str); 3] = [
     ("audiobook", "Audiobook"),
 ];
 
+/// `print` → `Print`.
+pub fn book_format_label(f: &str) -> String {
+    FORMATS
+        .iter()
+        .find(|(k, _)| *k == f)
+        .map_or_else(|| f.to_owned(), |(_, l)| (*l).to_owned())
+}
+
 pub const PROVIDERS: [(&str, &str); 11] = [
     ("goodreads", "Goodreads"),
     ("storygraph", "StoryGraph"),

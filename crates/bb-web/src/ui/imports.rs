@@ -172,10 +172,7 @@ pub async fn upload(
                 if too_big {
                     failures.push(FileFailure {
                         name: label,
-                        message: format!(
-                            "larger than the limit of {} MiB",
-                            MAX_UPLOAD_BYTES >> 20
-                        ),
+                        message: format!("larger than the limit of {} MiB", MAX_UPLOAD_BYTES >> 20),
                     });
                 } else if name.as_deref().is_some_and(str::is_empty) && bytes.is_empty() {
                     // A file input left empty.
@@ -190,7 +187,9 @@ pub async fn upload(
         return Err(UiError::Csrf);
     }
     if files.is_empty() && failures.is_empty() {
-        return Err(UiError::BadRequest("choose one or more files to import".into()));
+        return Err(UiError::BadRequest(
+            "choose one or more files to import".into(),
+        ));
     }
     let mut done = Vec::new();
     for (name, bytes) in files {

@@ -126,12 +126,15 @@ fn card(item: &Value) -> Card {
         subtitle: text(&item["subtitle"]),
         authors: strings(&item["authors"]).join(", "),
         cover: first_cover(item),
-        status: item["status"].as_str().map(status_label).unwrap_or_default(),
+        status: item["status"]
+            .as_str()
+            .map(status_label)
+            .unwrap_or_default(),
         stars: stars(rating),
         rating_label: rating.map(display::stars_label).unwrap_or_default(),
         formats: strings(&item["formats"])
             .iter()
-            .map(|f| display::format_label(f))
+            .map(|f| display::book_format_label(f))
             .collect::<Vec<_>>()
             .join(", "),
         sources: {
@@ -311,11 +314,15 @@ fn field_text(key: &str, v: &Value) -> String {
             .as_array()
             .map(|a| {
                 a.iter()
-                    .map(|s| match s["position"].as_str().map(ToOwned::to_owned).or_else(|| {
-                        s["position"].as_f64().map(|p| p.to_string())
-                    }) {
-                        Some(p) => format!("{} #{p}", text(&s["name"])),
-                        None => text(&s["name"]),
+                    .map(|s| {
+                        match s["position"]
+                            .as_str()
+                            .map(ToOwned::to_owned)
+                            .or_else(|| s["position"].as_f64().map(|p| p.to_string()))
+                        {
+                            Some(p) => format!("{} #{p}", text(&s["name"])),
+                            None => text(&s["name"]),
+                        }
                     })
                     .collect::<Vec<_>>()
                     .join("; ")
@@ -396,6 +403,40 @@ fn review_rows(v: &Value, text_of: impl Fn(&Value) -> String) -> Vec<ReviewRow> 
         .unwrap_or_default()
 }
 
+fn read_rows(v: &Value) -> Vec<ReadRow> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|r| ReadRow {
+                    started: text(&r["started"]),
+                    finished: text(&r["finished"]),
+                    sources: strings(&r["sources"])
+                        .iter()
+                        .map(|s| provider_label(s))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn highlight_rows(v: &Value) -> Vec<NoteRow> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|h| NoteRow {
+                    text: text(&h["text"]),
+                    note: text(&h["note"]),
+                    location: text(&h["location"]),
+                    source: provider_label(h["source"].as_str().unwrap_or_default()),
+                    at: h["at"].as_str().and_then(Stamp::parse),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn item_page(user: &PageUser, item: &Value, sources: Vec<ItemSource>) -> ItemPage {
     let title = text(&item["title"]);
     let rating = item["rating"].as_f64();
@@ -428,44 +469,19 @@ fn item_page(user: &PageUser, item: &Value, sources: Vec<ItemSource>) -> ItemPag
             .unwrap_or_default(),
         formats: strings(&item["formats"])
             .iter()
-            .map(|f| display::format_label(f))
+            .map(|f| display::book_format_label(f))
             .collect::<Vec<_>>()
             .join(", "),
         progress: field_text("progress", &item["progress"]),
-        reads: item["reads"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|r| ReadRow {
-                        started: text(&r["started"]),
-                        finished: text(&r["finished"]),
-                        sources: strings(&r["sources"])
-                            .iter()
-                            .map(|s| provider_label(s))
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
+        reads: read_rows(&item["reads"]),
         ratings: review_rows(&item["ratings"], |r| {
-            r["stars"].as_f64().map(display::stars_label).unwrap_or_default()
+            r["stars"]
+                .as_f64()
+                .map(display::stars_label)
+                .unwrap_or_default()
         }),
         reviews: review_rows(&item["reviews"], |r| text(&r["text"])),
-        highlights: item["highlights"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|h| NoteRow {
-                        text: text(&h["text"]),
-                        note: text(&h["note"]),
-                        location: text(&h["location"]),
-                        source: provider_label(h["source"].as_str().unwrap_or_default()),
-                        at: h["at"].as_str().and_then(Stamp::parse),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
+        highlights: highlight_rows(&item["highlights"]),
         can_split: sources.len() > 1,
         sources: sources
             .into_iter()
@@ -505,6 +521,15 @@ pub async fn item(
     let value = state.library.get_item(user.user.id, ItemId(id)).await?;
     let sources = state.library.item_sources(user.user.id, ItemId(id)).await?;
     Ok(render(StatusCode::OK, &item_page(&user, &value, sources)))
+}
+
+/// Whether a submitted number is what is shown already (floats from JSON and forms).
+fn same_number(new: Option<f64>, old: Option<f64>, tolerance: f64) -> bool {
+    match (new, old) {
+        (Some(a), Some(b)) => (a - b).abs() < tolerance,
+        (None, None) => true,
+        _ => false,
+    }
 }
 
 fn patch_from(map: Map<String, Value>) -> Result<ItemPatch, UiError> {
@@ -557,18 +582,16 @@ pub async fn edit(
                     .map_err(|_| UiError::BadRequest("a rating is a number of stars".into()))?,
             )
         };
-        let old = current["rating"].as_f64();
-        let same = match (new, old) {
-            (Some(a), Some(b)) => (a - b).abs() < 0.01,
-            (None, None) => true,
-            _ => false,
-        };
-        if !same {
+        if !same_number(new, current["rating"].as_f64(), 0.01) {
             patch.insert("rating".into(), json!(new));
         }
     }
     if let Some(s) = form.get("shelves") {
-        let shelves: Vec<&str> = s.split(',').map(str::trim).filter(|x| !x.is_empty()).collect();
+        let shelves: Vec<&str> = s
+            .split(',')
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .collect();
         if shelves != strings(&current["shelves"]) {
             patch.insert("shelves".into(), json!(shelves));
         }
@@ -587,13 +610,7 @@ pub async fn edit(
             }
             Some(pct / 100.0)
         };
-        let old = current["progress"].as_f64();
-        let same = match (new, old) {
-            (Some(a), Some(b)) => (a - b).abs() < 0.005,
-            (None, None) => true,
-            _ => false,
-        };
-        if !same {
+        if !same_number(new, current["progress"].as_f64(), 0.005) {
             patch.insert("progress".into(), json!(new));
         }
     }

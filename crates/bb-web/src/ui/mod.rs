@@ -36,10 +36,7 @@ pub fn routes() -> Router<crate::state::AppState> {
         .route("/static/{file}", get(assets::serve))
         .route("/library", get(library::list))
         .route("/library/duplicates", get(library::duplicates))
-        .route(
-            "/library/duplicates/{id}",
-            post(library::decide_duplicate),
-        )
+        .route("/library/duplicates/{id}", post(library::decide_duplicate))
         .route("/library/{id}", get(library::item))
         .route("/library/{id}/edit", post(library::edit))
         .route("/library/{id}/choose", post(library::choose))

@@ -107,7 +107,11 @@ pub async fn login(
     }
     let username = field("username").unwrap_or_default().trim().to_owned();
     let password = SecretString::from(field("password").unwrap_or_default().to_owned());
-    match state.accounts.login(&username, &password, ip.as_deref()).await {
+    match state
+        .accounts
+        .login(&username, &password, ip.as_deref())
+        .await
+    {
         Ok(outcome) => {
             let max_age = state.accounts.policy().session_absolute.num_seconds();
             let mut res = see_other("/library");

@@ -90,7 +90,10 @@ pub async fn page(
     Query(q): Query<SettingsQuery>,
 ) -> Result<Response, UiError> {
     let n = q.done.as_deref().and_then(notice);
-    Ok(render(StatusCode::OK, &view(&state, &user, n, None, None).await?))
+    Ok(render(
+        StatusCode::OK,
+        &view(&state, &user, n, None, None).await?,
+    ))
 }
 
 /// The settings page again with an error, for a form that failed.
@@ -195,6 +198,19 @@ pub async fn revoke_token(
     Ok(see_other("/settings?done=revoked"))
 }
 
+/// The account's password, asked again before exporting or deleting (SECURITY E6).
+async fn password_again(
+    state: &AppState,
+    form: &CheckedForm,
+    ip: Option<&str>,
+) -> Result<(), CoreError> {
+    state
+        .accounts
+        .reauthenticate(&form.user.user.username, &secret(form, "password"), ip)
+        .await
+        .map(drop)
+}
+
 /// Everything, as a download, after the password is given again.
 pub async fn export(
     State(state): State<AppState>,
@@ -202,26 +218,19 @@ pub async fn export(
     form: CheckedForm,
 ) -> Result<Response, UiError> {
     let user = &form.user;
-    if let Err(e) = state
-        .accounts
-        .reauthenticate(&user.user.username, &secret(&form, "password"), ip.as_deref())
-        .await
-    {
+    if let Err(e) = password_again(&state, &form, ip.as_deref()).await {
         return failed(&state, user, e).await;
     }
     let mut buf: Vec<u8> = Vec::new();
-    let (content_type, file) = match form.get("format") {
-        Some("goodreads-csv") => {
-            state
-                .library
-                .export_goodreads_csv(user.user.id, &mut buf)
-                .await?;
-            ("text/csv; charset=utf-8", "goodreads_library_export.csv")
-        }
-        _ => {
-            state.library.export_json(user.user.id, &mut buf).await?;
-            ("application/json", "bookbridge-library.json")
-        }
+    let (content_type, file) = if form.get("format") == Some("goodreads-csv") {
+        state
+            .library
+            .export_goodreads_csv(user.user.id, &mut buf)
+            .await?;
+        ("text/csv; charset=utf-8", "goodreads_library_export.csv")
+    } else {
+        state.library.export_json(user.user.id, &mut buf).await?;
+        ("application/json", "bookbridge-library.json")
     };
     let mut res = buf.into_response();
     let h = res.headers_mut();
@@ -248,11 +257,7 @@ pub async fn delete_account(
         )
         .await;
     }
-    if let Err(e) = state
-        .accounts
-        .reauthenticate(&user.user.username, &secret(&form, "password"), ip.as_deref())
-        .await
-    {
+    if let Err(e) = password_again(&state, &form, ip.as_deref()).await {
         return failed(&state, user, e).await;
     }
     state.accounts.delete_user(&user.user.username).await?;

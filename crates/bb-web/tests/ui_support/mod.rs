@@ -146,11 +146,24 @@ async fn import_one(app: &TestApp, provider: &str, record: SourceRecord) {
 /// "Dune: Deluxe Edition" (3.5). Returns the item.
 pub async fn seed_conflict(app: &TestApp) -> ItemId {
     import_one(app, "goodreads", record("gr-1", "Dune", 4.0)).await;
-    import_one(app, "storygraph", record("sg-1", "Dune: Deluxe Edition", 3.5)).await;
+    import_one(
+        app,
+        "storygraph",
+        record("sg-1", "Dune: Deluxe Edition", 3.5),
+    )
+    .await;
     let user = app.state.library.user_id("alice").await.unwrap();
-    let items = app.state.library.all_items(user).await.unwrap();
-    assert_eq!(items.len(), 1, "the two records are one work");
-    ItemId(items[0]["id"].as_i64().unwrap())
+    let dunes: Vec<_> = app
+        .state
+        .library
+        .all_items(user)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|i| i["authors"][0] == "Frank Herbert")
+        .collect();
+    assert_eq!(dunes.len(), 1, "the two records are one work");
+    ItemId(dunes[0]["id"].as_i64().unwrap())
 }
 
 pub const HOSTILE_TITLE: &str = "<script>alert('title')</script>";
