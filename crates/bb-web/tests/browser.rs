@@ -17,7 +17,7 @@ use std::net::TcpListener as StdListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use ui_support::{GOODREADS, seed_conflict};
+use ui_support::{GOODREADS, seed_conflict, seed_possible_duplicate};
 
 /// Ends chromedriver with the test, however the test ends.
 struct Driver(Child);
@@ -256,6 +256,26 @@ async fn resolve_conflict(t: &Tab, app: &common::TestApp) {
     assert!(t.text("#field-title").await.contains("from your edit"));
 }
 
+/// A possible duplicate, shown on the library and dismissed on its page.
+async fn review_duplicate(t: &Tab, app: &common::TestApp) {
+    seed_possible_duplicate(app, "Mistborn", "The Well of Ascension").await;
+    t.go("/library").await;
+    t.click("a[href='/library/duplicates']").await;
+    t.wait_path("/library/duplicates").await;
+    assert!(
+        t.text("body")
+            .await
+            .contains("Mistborn: The Well of Ascension")
+    );
+    t.shot("duplicates").await;
+    t.click("form[action^='/library/duplicates/'] input[value=dismiss] ~ button")
+        .await;
+    until("the dismissed pair", || async {
+        t.try_text("body").await.contains("Nothing to review")
+    })
+    .await;
+}
+
 /// Undoes the Goodreads import: its books go, the seeded Dune stays.
 async fn undo_import(t: &Tab) {
     t.go("/import").await;
@@ -335,6 +355,7 @@ async fn a_reader_uses_the_web_app_in_a_real_browser() {
     sign_in(&t).await;
     import_goodreads(&t).await;
     resolve_conflict(&t, &app).await;
+    review_duplicate(&t, &app).await;
     undo_import(&t).await;
     tokens_and_activity(&t, &app).await;
 

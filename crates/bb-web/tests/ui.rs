@@ -11,7 +11,7 @@ use axum::http::{Request, StatusCode, header};
 use common::app;
 use ui_support::{
     GOODREADS, HOSTILE_REVIEW, HOSTILE_TITLE, get, hidden, post_form, seed_conflict, seed_hostile,
-    send, sign_in,
+    seed_possible_duplicate, send, sign_in,
 };
 
 const PAGES: [&str; 7] = [
@@ -583,5 +583,55 @@ async fn activity_lists_the_audit_log() {
             .contains("<time datetime=\"2026-05-01T12:00:00Z\">2026-05-01 12:00 UTC</time>"),
         "{}",
         page.body
+    );
+}
+
+#[tokio::test]
+async fn possible_duplicates_are_confirmed_or_dismissed() {
+    let app = app().await;
+    let merge = seed_possible_duplicate(&app, "Mistborn", "The Well of Ascension").await;
+    let keep = seed_possible_duplicate(&app, "Warbreaker", "A Tale of Nalthis").await;
+    let s = sign_in(&app, "alice", "correct horse").await;
+    let user = app.state.library.user_id("alice").await.unwrap();
+    assert_eq!(app.state.library.all_items(user).await.unwrap().len(), 4);
+
+    let library = get(&app, "/library", &s.cookie).await;
+    assert!(library.body.contains("2 possible duplicates to review"));
+    let page = get(&app, "/library/duplicates", &s.cookie).await;
+    assert!(
+        page.body.contains("Mistborn: The Well of Ascension") && page.body.contains("Warbreaker")
+    );
+
+    let path = |id: i64| format!("/library/duplicates/{id}");
+    let res = post_form(
+        &app,
+        &path(merge),
+        &s.cookie,
+        &[("csrf", &s.csrf), ("action", "confirm")],
+    )
+    .await;
+    assert!(
+        res.location().starts_with("/library/"),
+        "to the merged item"
+    );
+    let res = post_form(
+        &app,
+        &path(keep),
+        &s.cookie,
+        &[("csrf", &s.csrf), ("action", "dismiss")],
+    )
+    .await;
+    assert_eq!(res.location(), "/library/duplicates");
+
+    assert_eq!(
+        app.state.library.all_items(user).await.unwrap().len(),
+        3,
+        "one pair merged, one kept apart"
+    );
+    assert!(
+        get(&app, "/library/duplicates", &s.cookie)
+            .await
+            .body
+            .contains("Nothing to review")
     );
 }

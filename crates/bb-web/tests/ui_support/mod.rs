@@ -183,3 +183,32 @@ pub async fn seed_hostile(app: &TestApp) -> ItemId {
     let items = app.state.library.all_items(user).await.unwrap();
     ItemId(items[0]["id"].as_i64().unwrap())
 }
+
+/// Two records bookbridge is unsure about (a title without its subtitle), kept apart as
+/// a possible duplicate. Returns the duplicate's id.
+pub async fn seed_possible_duplicate(app: &TestApp, series: &str, subtitle: &str) -> i64 {
+    let book = |id: &str, title: String| {
+        let mut r = record(id, &title, 4.0);
+        r.identifiers.clear();
+        r.authors = vec!["Brandon Sanderson".to_owned()];
+        r
+    };
+    import_one(
+        app,
+        "goodreads",
+        book(&format!("gr-{series}"), format!("{series}: {subtitle}")),
+    )
+    .await;
+    import_one(
+        app,
+        "storygraph",
+        book(&format!("sg-{series}"), series.to_owned()),
+    )
+    .await;
+    let user = app.state.library.user_id("alice").await.unwrap();
+    let open = app.state.library.duplicates(user, false).await.unwrap();
+    open.iter()
+        .find(|d| d.a.title.starts_with(series) && d.b.title.starts_with(series))
+        .unwrap_or_else(|| panic!("no possible duplicate for {series}: {open:?}"))
+        .id
+}
