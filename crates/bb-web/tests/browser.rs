@@ -10,14 +10,13 @@
 mod common;
 mod ui_support;
 
-use bb_core::accounts::AccountPolicy;
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use std::net::TcpListener as StdListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use ui_support::{GOODREADS, seed_conflict, seed_possible_duplicate};
+use ui_support::{GOODREADS, hardcover_app, seed_conflict, seed_possible_duplicate};
 
 /// Ends chromedriver with the test, however the test ends.
 struct Driver(Child);
@@ -291,6 +290,24 @@ async fn undo_import(t: &Tab) {
     assert!(library.contains("Dune"));
 }
 
+/// Hardcover linked with a pasted token, from its card.
+async fn connect_hardcover(t: &Tab) {
+    t.go("/connections").await;
+    t.type_into("#token-hardcover", "hc-test-token").await;
+    t.click("#provider-hardcover form[action='/connections/connect'] button")
+        .await;
+    until("the connected card", || async {
+        t.query().await.starts_with("connected=")
+    })
+    .await;
+    let card = t.text("#provider-hardcover").await;
+    assert!(
+        card.contains("Connected") && card.contains("reader"),
+        "{card}"
+    );
+    t.shot("connections").await;
+}
+
 /// A token is shown once, then revoked; the activity page lists both.
 async fn tokens_and_activity(t: &Tab, app: &common::TestApp) {
     t.go("/settings").await;
@@ -341,7 +358,8 @@ async fn a_reader_uses_the_web_app_in_a_real_browser() {
     // The real server on port 0.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = common::app_with(&base, AccountPolicy::default()).await;
+    // Hardcover points at the fake Hardcover server.
+    let (app, _fake) = hardcover_app().await;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(bb_web::serve(listener, app.state.clone(), async {
         let _ = stopped.await;
@@ -357,6 +375,7 @@ async fn a_reader_uses_the_web_app_in_a_real_browser() {
     resolve_conflict(&t, &app).await;
     review_duplicate(&t, &app).await;
     undo_import(&t).await;
+    connect_hardcover(&t).await;
     tokens_and_activity(&t, &app).await;
 
     // The same library on a phone.

@@ -10,11 +10,11 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use common::app;
 use ui_support::{
-    GOODREADS, HOSTILE_REVIEW, HOSTILE_TITLE, get, hidden, post_form, seed_conflict, seed_hostile,
-    seed_possible_duplicate, send, sign_in,
+    GOODREADS, HOSTILE_REVIEW, HOSTILE_TITLE, get, hardcover_app, hidden, post_form, seed_conflict,
+    seed_hostile, seed_possible_duplicate, send, sign_in,
 };
 
-const PAGES: [&str; 7] = [
+const PAGES: [&str; 8] = [
     "/",
     "/library",
     "/library/1",
@@ -22,6 +22,7 @@ const PAGES: [&str; 7] = [
     "/import",
     "/activity",
     "/settings",
+    "/connections",
 ];
 
 #[tokio::test]
@@ -634,4 +635,83 @@ async fn possible_duplicates_are_confirmed_or_dismissed() {
             .body
             .contains("Nothing to review")
     );
+}
+
+#[tokio::test]
+async fn hardcover_is_connected_synced_and_disconnected_from_its_card() {
+    let (app, _fake) = hardcover_app().await;
+    let s = sign_in(&app, "alice", "correct horse").await;
+    let page = get(&app, "/connections", &s.cookie).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("id=\"provider-hardcover\""),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("name=\"token\" type=\"password\""));
+
+    let connect = [("provider", "hardcover"), ("token", "hc-test-token")];
+    let res = post_form(&app, "/connections/connect", &s.cookie, &connect).await;
+    assert_eq!(
+        res.status,
+        StatusCode::FORBIDDEN,
+        "no CSRF token, no connection"
+    );
+
+    let mut fields = vec![("csrf", s.csrf.as_str())];
+    fields.extend_from_slice(&connect);
+    let res = post_form(&app, "/connections/connect", &s.cookie, &fields).await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    let id = res
+        .location()
+        .trim_start_matches("/connections?connected=")
+        .to_owned();
+    let page = get(&app, res.location(), &s.cookie).await;
+    assert!(page.body.contains(&format!("id=\"connection-{id}\"")));
+    assert!(
+        page.body.contains("Connected") && page.body.contains("reader"),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("hc-test-token"),
+        "the token is never shown"
+    );
+
+    let csrf = [("csrf", s.csrf.as_str())];
+    let res = post_form(&app, &format!("/connections/{id}/sync"), &s.cookie, &csrf).await;
+    assert_eq!(res.location(), "/connections?done=sync");
+    let res = post_form(
+        &app,
+        &format!("/connections/{id}/settings"),
+        &s.cookie,
+        &[
+            ("csrf", &s.csrf),
+            ("write_back", "on"),
+            ("sync_every_hours", "12"),
+        ],
+    )
+    .await;
+    assert_eq!(res.location(), "/connections?done=saved");
+    let user = app.state.library.user_id("alice").await.unwrap();
+    let listed = app.state.connections.list(user).await.unwrap();
+    assert!(listed[0].settings.write_back);
+    assert_eq!(listed[0].settings.sync_every_hours, Some(12));
+
+    // Disconnect says what happens to the data; without a choice nothing happens.
+    let path = format!("/connections/{id}/disconnect");
+    assert_eq!(
+        post_form(&app, &path, &s.cookie, &csrf).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    let res = post_form(
+        &app,
+        &path,
+        &s.cookie,
+        &[("csrf", &s.csrf), ("data", "delete")],
+    )
+    .await;
+    assert_eq!(res.location(), "/connections?done=disconnected");
+    let page = get(&app, "/connections?done=disconnected", &s.cookie).await;
+    assert!(!page.body.contains(&format!("id=\"connection-{id}\"")));
 }

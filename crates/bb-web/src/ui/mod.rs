@@ -5,6 +5,7 @@
 
 mod activity;
 mod assets;
+mod connections;
 mod csrf;
 mod display;
 mod imports;
@@ -49,6 +50,15 @@ pub fn routes() -> Router<crate::state::AppState> {
                 .layer(DefaultBodyLimit::max(imports::MAX_FORM_BYTES)),
         )
         .route("/import/{id}/undo", post(imports::undo))
+        .route("/connections", get(connections::page))
+        .route("/connections/connect", post(connections::connect))
+        .route("/connections/{id}/complete", post(connections::complete))
+        .route("/connections/{id}/sync", post(connections::sync))
+        .route("/connections/{id}/settings", post(connections::settings))
+        .route(
+            "/connections/{id}/disconnect",
+            post(connections::disconnect),
+        )
         .route("/activity", get(activity::page))
         .route("/settings", get(settings::page))
         .route("/settings/password", post(settings::password))
@@ -65,6 +75,8 @@ pub struct PageUser {
     pub user: User,
     /// The per-session token every form of this session carries.
     pub csrf: String,
+    /// The stored hash of the session id, which binds an OAuth flow to this browser.
+    pub session_hash: String,
 }
 
 impl FromRequestParts<AppState> for PageUser {
@@ -78,6 +90,7 @@ impl FromRequestParts<AppState> for PageUser {
                     return Ok(PageUser {
                         user,
                         csrf: token_for_session(&sid),
+                        session_hash: bb_core::accounts::token::hash(&sid),
                     });
                 }
                 Ok(None) => {}
@@ -98,7 +111,8 @@ pub(crate) fn session_of(parts: &Parts, state: &AppState) -> Option<SecretString
 pub struct Chrome {
     pub username: String,
     pub csrf: String,
-    /// The nav entry to mark current: `library`, `import`, `activity`, `settings`.
+    /// The nav entry to mark current: `library`, `connections`, `import`, `activity`,
+    /// `settings`.
     pub nav: &'static str,
 }
 

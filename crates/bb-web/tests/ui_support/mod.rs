@@ -212,3 +212,30 @@ pub async fn seed_possible_duplicate(app: &TestApp, series: &str, subtitle: &str
         .unwrap_or_else(|| panic!("no possible duplicate for {series}: {open:?}"))
         .id
 }
+
+/// The app with Hardcover pointed at the fake Hardcover server (account `reader`, token
+/// `hc-test-token`).
+pub async fn hardcover_app() -> (TestApp, bb_testkit::hardcover::FakeHardcover) {
+    use bb_core::clock::Clock;
+    use bb_providers::hardcover::{HardcoverConfig, HardcoverProvider, TokenBucket};
+    use std::sync::Arc;
+    let mut app = crate::common::app().await;
+    let clock: Arc<dyn Clock> = app.clock.clone();
+    let fake = bb_testkit::hardcover::start(bb_testkit::hardcover::FakeHardcoverConfig::new(
+        clock.clone(),
+        3,
+    ))
+    .await;
+    let provider: Arc<dyn bb_core::connections::Provider> = Arc::new(HardcoverProvider::new(
+        HardcoverConfig {
+            base_url: fake.base_url.clone(),
+            max_budget_wait: std::time::Duration::ZERO,
+            ..HardcoverConfig::default()
+        },
+        Arc::new(TokenBucket::new(1_000, 6_000, clock.clone())),
+        clock.clone(),
+        bb_providers::hardcover::provider::RATE_LIMIT,
+    ));
+    app.state.connections = crate::common::connections_with(&app, &clock, vec![provider]);
+    (app, fake)
+}
