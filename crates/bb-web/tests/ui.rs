@@ -715,3 +715,49 @@ async fn hardcover_is_connected_synced_and_disconnected_from_its_card() {
     let page = get(&app, "/connections?done=disconnected", &s.cookie).await;
     assert!(!page.body.contains(&format!("id=\"connection-{id}\"")));
 }
+
+#[tokio::test]
+async fn audible_is_linked_by_pasting_the_landing_address() {
+    let (app, fake) = ui_support::audible_app().await;
+    let s = sign_in(&app, "alice", "correct horse").await;
+    let page = get(&app, "/connections", &s.cookie).await;
+    assert!(page.body.contains("name=\"marketplace\""), "{}", page.body);
+
+    let fields = [
+        ("csrf", s.csrf.as_str()),
+        ("provider", "audible"),
+        ("marketplace", "us"),
+    ];
+    let next = post_form(&app, "/connections/connect", &s.cookie, &fields).await;
+    assert_eq!(next.status, StatusCode::OK, "{}", next.body);
+    assert!(next.body.contains("bookbridge never sees your password"));
+    let at = next
+        .body
+        .find("href=\"https://www.amazon.com/ap/signin?")
+        .unwrap()
+        + 6;
+    let url = next.body[at..at + next.body[at..].find('"').unwrap()]
+        .replace("&#38;", "&")
+        .replace("&amp;", "&");
+    let action = next.body.find("action=\"/connections/").unwrap() + 8;
+    let complete = next.body[action..action + next.body[action..].find('"').unwrap()].to_owned();
+    assert!(complete.ends_with("/complete"), "{complete}");
+
+    // A wrong paste is explained on the page; the right one links the account.
+    let wrong = [
+        ("csrf", s.csrf.as_str()),
+        ("redirect_url", "https://www.amazon.com/"),
+    ];
+    let wrong = post_form(&app, &complete, &s.cookie, &wrong).await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    assert!(wrong.body.contains("maplanding"), "{}", wrong.body);
+    let landing = fake.sign_in(&url).unwrap();
+    let right = [
+        ("csrf", s.csrf.as_str()),
+        ("redirect_url", landing.as_str()),
+    ];
+    let done = post_form(&app, &complete, &s.cookie, &right).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let page = get(&app, done.location(), &s.cookie).await;
+    assert!(page.body.contains("Connected"), "{}", page.body);
+}

@@ -239,3 +239,28 @@ pub async fn hardcover_app() -> (TestApp, bb_testkit::hardcover::FakeHardcover) 
     app.state.connections = crate::common::connections_with(&app, &clock, vec![provider]);
     (app, fake)
 }
+
+/// The app with Audible pointed at the fake Audible (Amazon's sign-in included).
+pub async fn audible_app() -> (TestApp, bb_testkit::audible::FakeAudible) {
+    use bb_core::clock::Clock;
+    use bb_providers::audible::{AudibleConfig, AudibleProvider};
+    use bb_providers::http::{HttpSettings, build_client};
+    use std::sync::Arc;
+    let mut app = crate::common::app().await;
+    let clock: Arc<dyn Clock> = app.clock.clone();
+    let fake = bb_testkit::audible::start(bb_testkit::audible::FakeAudibleConfig::new(
+        clock.clone(),
+        3,
+    ))
+    .await;
+    let provider: Arc<dyn bb_core::connections::Provider> = Arc::new(AudibleProvider::new(
+        AudibleConfig {
+            auth_base_url: Some(fake.base_url.clone()),
+            api_base_url: Some(fake.base_url.clone()),
+        },
+        build_client(HttpSettings::default()).unwrap(),
+        clock.clone(),
+    ));
+    app.state.connections = crate::common::connections_with(&app, &clock, vec![provider]);
+    (app, fake)
+}
