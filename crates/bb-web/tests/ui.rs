@@ -712,6 +712,16 @@ async fn hardcover_is_connected_synced_and_disconnected_from_its_card() {
     )
     .await;
     assert_eq!(res.location(), "/connections?done=disconnected");
+    let activity = get(&app, "/activity", &s.cookie).await;
+    assert!(
+        activity.body.contains("Account connected")
+            && activity.body.contains("Hardcover (connection #")
+    );
+    assert!(
+        activity.body.contains("Account disconnected"),
+        "{}",
+        activity.body
+    );
     let page = get(&app, "/connections?done=disconnected", &s.cookie).await;
     assert!(!page.body.contains(&format!("id=\"connection-{id}\"")));
 }

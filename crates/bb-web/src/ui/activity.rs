@@ -1,7 +1,7 @@
-//! The activity page: the account's audit log, newest first (sync history joins it when
-//! connections land).
+//! The activity page: the account's audit log, newest first, which carries each
+//! connection's sync history (started, finished with counts, failed) too.
 
-use super::display::Stamp;
+use super::display::{Stamp, provider_label};
 use super::{Chrome, PageUser, UiError, render};
 use crate::state::AppState;
 use askama::Template;
@@ -34,7 +34,7 @@ struct ActivityPage {
     older: Option<i64>,
 }
 
-/// An audit event as a sentence.
+/// An audit event as a sentence, with what it concerned.
 fn describe(e: &AuditEntry) -> (String, String) {
     let what = match e.event.as_str() {
         "login_succeeded" => "Signed in",
@@ -46,16 +46,47 @@ fn describe(e: &AuditEntry) -> (String, String) {
         "user_deleted" => "Account deleted",
         "token_created" => "Access token created",
         "token_revoked" => "Access token revoked",
+        "connection_linked" => "Account connected",
+        "connect_callback_failed" => "Connecting failed",
+        "connection_refreshed" => "Access renewed",
+        "connection_refresh_failed" => "Renewing access failed",
+        "connection_needs_reauth" => "Connection needs reconnecting",
+        "sync_started" => "Sync started",
+        "sync_finished" => "Sync finished",
+        "sync_failed" => "Sync failed",
+        "connection_disconnected" => "Account disconnected",
+        "revocation_failed" => "The provider could not be told to revoke access",
         other => other,
     }
     .to_owned();
-    let detail = e
-        .details
-        .get("name")
-        .and_then(|n| n.as_str())
-        .map(|n| format!("“{n}”"))
-        .unwrap_or_default();
-    (what, detail)
+    let d = &e.details;
+    let mut detail = Vec::new();
+    if let Some(n) = d.get("name").and_then(|n| n.as_str()) {
+        detail.push(format!("“{n}”"));
+    }
+    if let Some(p) = d.get("provider").and_then(|p| p.as_str()) {
+        let conn = d
+            .get("connection")
+            .and_then(serde_json::Value::as_i64)
+            .map(|c| format!(" (connection #{c})"))
+            .unwrap_or_default();
+        detail.push(format!("{}{conn}", provider_label(p)));
+    }
+    if e.event == "sync_finished" {
+        let n = |k: &str| d.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+        detail.push(format!(
+            "{} new, {} updated, {} unchanged, {} removed, {} failed",
+            n("created"),
+            n("updated"),
+            n("unchanged"),
+            n("removed"),
+            n("failed")
+        ));
+    }
+    if let Some(c) = d.get("code").and_then(|c| c.as_str()) {
+        detail.push(format!("({c})"));
+    }
+    (what, detail.join(" · "))
 }
 
 pub async fn page(
