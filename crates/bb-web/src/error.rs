@@ -49,6 +49,15 @@ impl ApiError {
         )
     }
 
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// What the user is told.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         // Logged with the request's span (which carries the request id); the client sees
         // only the id.

@@ -149,7 +149,7 @@ pub async fn upload(
     ))
 }
 
-async fn import_bytes(
+pub(crate) async fn import_bytes(
     state: &AppState,
     user: &bb_core::ports::User,
     label: Option<String>,
