@@ -911,3 +911,65 @@ async fn idle_connections_are_refreshed_by_the_keepalive_pass() {
     );
     assert!(peer.is_active(peer::BASIC_CLIENT, &after.1).await);
 }
+
+/// Reconnecting an account that needs it (a new token for the same Hardcover account)
+/// revives the same connection, with its history and books, instead of refusing a
+/// duplicate or starting a second one.
+#[tokio::test]
+async fn a_connection_needing_reauth_is_reconnected_in_place() {
+    let mut app = common::app().await;
+    let clock: Arc<dyn Clock> = app.clock.clone();
+    let mut config = FakeHardcoverConfig::new(clock.clone(), 3);
+    let mut second = config.accounts[0].clone();
+    second.token = "hc-new-token".into();
+    second.books = 0; // the same account: its books are seeded once, under the first token
+    config.accounts.push(second);
+    let fake = fake::start(config).await;
+    let provider: Arc<dyn Provider> = Arc::new(HardcoverProvider::new(
+        HardcoverConfig {
+            base_url: fake.base_url.clone(),
+            max_budget_wait: std::time::Duration::ZERO,
+            ..HardcoverConfig::default()
+        },
+        Arc::new(TokenBucket::new(1_000, 6_000, clock.clone())),
+        clock.clone(),
+        bb_providers::hardcover::provider::RATE_LIMIT,
+    ));
+    app.state.connections = connections_with(&app, &clock, vec![provider]);
+    let cookie = login(&app, "alice", "correct horse").await;
+    let r = post(
+        &app,
+        "/api/connections",
+        &json!({"provider": "hardcover", "token": TOKEN}),
+        &cookie,
+    )
+    .await;
+    let id = r.body["id"].as_i64().unwrap();
+    runner(&app).drain().await.unwrap();
+    fake.revoke_token(TOKEN);
+    sync_and_wait(&app, &cookie, id).await;
+    let view = get(&app, &format!("/api/connections/{id}"), &cookie)
+        .await
+        .body;
+    assert_eq!(view["state"], "needs_reauth");
+
+    let r = post(
+        &app,
+        "/api/connections",
+        &json!({"provider": "hardcover", "token": "hc-new-token"}),
+        &cookie,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["id"], id, "the same connection is revived");
+    assert_eq!(r.body["state"], "active");
+    assert_eq!(r.body["connection"]["last_error"], Value::Null);
+    let list = get(&app, "/api/connections", &cookie).await.body;
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    let job = sync_and_wait(&app, &cookie, id).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(
+        job["counts"]["unchanged"], 3,
+        "same books, same sources: {job}"
+    );
+}

@@ -326,8 +326,10 @@ impl Connections {
         let now = self.clock.now();
         match begin {
             Begin::Linked(linked) => {
-                self.refuse_duplicate(user, &info, &linked.account).await?;
-                let record = self.store.create_connection(user, &info.id, now).await?;
+                let record = match self.refuse_duplicate(user, &info, &linked.account).await? {
+                    Some(existing) => existing,
+                    None => self.store.create_connection(user, &info.id, now).await?,
+                };
                 let notice = linked.notice.clone();
                 self.activate(&record, &info, linked).await?;
                 let view = self.get(user, record.id).await?;
@@ -371,29 +373,41 @@ impl Connections {
         }
     }
 
+    /// Refuses a second live link to the same external account. A link to an account
+    /// whose connection waits for reconnecting (`needs_reauth`, `error`) is that
+    /// reconnection: the existing connection is returned, to receive the new credentials
+    /// and keep its history and data.
     async fn refuse_duplicate(
         &self,
         user: UserId,
         info: &ProviderInfo,
         account: &ExternalAccount,
-    ) -> CoreResult<()> {
+    ) -> CoreResult<Option<ConnectionRecord>> {
         let existing = self.store.list_connections(user).await?;
-        let duplicate = existing.iter().any(|c| {
+        let same = existing.into_iter().find(|c| {
             c.provider == info.id
                 && c.state != ConnectionState::Disconnected
                 && c.account.as_ref().map(|a| &a.external_id) == Some(&account.external_id)
         });
-        if duplicate {
-            return Err(CoreError::Conflict(format!(
+        match same {
+            None => Ok(None),
+            Some(c)
+                if matches!(
+                    c.state,
+                    ConnectionState::NeedsReauth | ConnectionState::Error
+                ) =>
+            {
+                Ok(Some(c))
+            }
+            Some(_) => Err(CoreError::Conflict(format!(
                 "this {} account ({}) is already connected",
                 info.name,
                 account
                     .display_name
                     .as_deref()
                     .unwrap_or(&account.external_id)
-            )));
+            ))),
         }
-        Ok(())
     }
 
     /// Seals the credentials and makes the connection active, with its sync schedule.
@@ -515,7 +529,7 @@ impl Connections {
             )
             .await;
         match result {
-            Ok(_) => Ok(record.id),
+            Ok((id, _)) => Ok(id),
             Err((code, message)) => {
                 let now = self.clock.now();
                 let _ = self
@@ -544,7 +558,7 @@ impl Connections {
         pending: &crate::ports::connections::PendingAuthorization,
         session_hash: Option<&str>,
         input: CompleteInput<'_>,
-    ) -> Result<Option<String>, (String, String)> {
+    ) -> Result<(ConnectionId, Option<String>), (String, String)> {
         let record = &pending.connection;
         let now = self.clock.now();
         if record.provider != provider_id {
@@ -595,25 +609,40 @@ impl Connections {
             .complete(&secret, input, &self.redirect_uri(&info.id))
             .await
             .map_err(|e| (e.code().to_owned(), e.to_string()))?;
-        if let Err(e) = self
+        let target = match self
             .refuse_duplicate(record.user_id, &info, &linked.account)
             .await
         {
-            // The provider already issued credentials (Audible registered a device):
-            // give them back rather than leave an orphan in the user's device list.
-            if let Some(c) = &linked.credentials
-                && info.can_revoke
-                && let Err(r) = provider.revoke(c).await
-            {
-                tracing::warn!(provider = %info.id, code = r.code(), "could not revoke duplicate credentials");
+            Ok(target) => target,
+            Err(e) => {
+                // The provider already issued credentials (Audible registered a device):
+                // give them back rather than leave an orphan in the user's device list.
+                if let Some(c) = &linked.credentials
+                    && info.can_revoke
+                    && let Err(r) = provider.revoke(c).await
+                {
+                    tracing::warn!(provider = %info.id, code = r.code(), "could not revoke duplicate credentials");
+                }
+                return Err(("already_connected".into(), e.to_string()));
             }
-            return Err(("already_connected".into(), e.to_string()));
-        }
+        };
         let notice = linked.notice.clone();
-        self.activate(record, &info, linked)
+        let into = match target {
+            // A reconnection: the waiting connection takes the credentials; the pending
+            // row that carried the flow is closed.
+            Some(existing) => {
+                self.store
+                    .disconnect_connection(record.id, self.clock.now())
+                    .await
+                    .map_err(|e| ("internal".to_owned(), e.to_string()))?;
+                existing
+            }
+            None => record.clone(),
+        };
+        self.activate(&into, &info, linked)
             .await
             .map_err(|e| (e.code().to_owned(), e.to_string()))?;
-        Ok(notice)
+        Ok((into.id, notice))
     }
 
     /// Completes a device sign-in with the address the user pasted (Audible's
@@ -639,7 +668,7 @@ impl Connections {
             session_hash: None,
             ..pending
         };
-        let notice = self
+        let (linked_id, notice) = self
             .finish_pending(
                 &provider,
                 &unbound,
@@ -655,7 +684,7 @@ impl Connections {
                 }
             })?;
         Ok(Connected {
-            connection: self.get(user, id).await?,
+            connection: self.get(user, linked_id).await?,
             authorize_url: None,
             notice,
         })
