@@ -756,6 +756,24 @@ async fn stored_tokens(app: &TestApp, vault: &bb_vault::Vault, id: i64) -> (Stri
         !raw.contains(&access) && !raw.contains(&refresh),
         "tokens stored in the clear"
     );
+    // The whole database as it is on disk (file and write-ahead log) holds neither.
+    let (_, _, file): (i64, String, String) = sqlx::query_as("PRAGMA database_list")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    for path in [file.clone(), format!("{file}-wal")] {
+        let bytes = std::fs::read(&path).unwrap_or_default();
+        assert!(
+            path != file || !bytes.is_empty(),
+            "read the database file {file}"
+        );
+        for token in [&access, &refresh] {
+            assert!(
+                !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
+                "a token is in {path}"
+            );
+        }
+    }
     (access, refresh)
 }
 
