@@ -328,3 +328,96 @@ async fn cli_connects_syncs_and_disconnects_hardcover() {
     .unwrap();
     assert_eq!(list[0]["state"], "disconnected");
 }
+
+/// `bookbridge connect` for an OAuth provider, as desktop clients do it (RFC 8252): it
+/// prints the authorize address, listens once on a loopback port, and completes the link
+/// when the browser comes back there. The peer registers bookbridge as a native client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_connects_an_oauth_provider_through_a_loopback_listener() {
+    let Some(peer) = peer::Peer::start().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("bookbridge.toml");
+    let provider: String = peer
+        .config_toml(peer::NATIVE_CLIENT, "none")
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("client_secret ="))
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        .replace("[authorize_params]", "[oauth_provider.authorize_params]");
+    std::fs::write(&config, format!("[[oauth_provider]]\n{provider}")).unwrap();
+    let c = |args: &[&str]| {
+        let mut cmd = cli(&data, &config, None, "info");
+        cmd.args(args);
+        cmd
+    };
+    run_ok(c(&["user", "add", "alice"]), "a long passphrase\n");
+
+    let mut child = c(&["connect", "oidc-peer", "--user", "alice"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (url_tx, url_rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        let mut out = String::new();
+        for line in BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            if line.trim_start().starts_with("http://") && line.contains("/auth") {
+                url_tx.send(line.trim().to_owned()).unwrap();
+            }
+            out.push_str(&line);
+            out.push('\n');
+        }
+        out
+    });
+    let authorize = tokio::task::spawn_blocking(move || url_rx.recv().unwrap())
+        .await
+        .unwrap();
+    let authorize = url::Url::parse(&authorize).unwrap();
+    let redirect = authorize
+        .query_pairs()
+        .find(|(k, _)| k == "redirect_uri")
+        .unwrap()
+        .1
+        .into_owned();
+    assert!(redirect.starts_with("http://127.0.0.1:"), "{redirect}");
+    // The provider's pages, then the browser lands on the CLI's loopback listener.
+    let back = peer.authorize_to(&authorize, "reader-3", &redirect).await;
+    assert!(back.as_str().starts_with(&redirect), "{back}");
+    let page = reqwest::get(back.as_str())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("close this tab"), "{page}");
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    let out = reader.join().unwrap();
+    assert!(status.success(), "connect failed: {out}");
+    assert!(out.contains("oidc-peer\tactive\tReader reader-3"), "{out}");
+
+    let list: serde_json::Value = serde_json::from_str(&run_ok(
+        c(&["connections", "--user", "alice", "--json"]),
+        "",
+    ))
+    .unwrap();
+    assert_eq!(list[0]["state"], "active", "{list}");
+    assert!(
+        list[0]["scopes"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("offline_access")),
+        "{list}"
+    );
+    assert!(
+        !list.to_string().contains("token\":"),
+        "no token in the listing"
+    );
+}

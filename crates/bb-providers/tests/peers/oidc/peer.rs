@@ -22,6 +22,8 @@ use url::Url;
 pub const CLIENT_SECRET: &str = "peer:secret+with%25odd chars/ok?";
 pub const BASIC_CLIENT: &str = "bookbridge-basic";
 pub const POST_CLIENT: &str = "bookbridge-post";
+/// A public native client whose redirect URI is any loopback port (the CLI's listener).
+pub const NATIVE_CLIENT: &str = "bookbridge-native";
 pub const REDIRECT_URI: &str = "http://127.0.0.1:8080/oauth/callback/oidc-peer";
 
 /// A running oidc-provider. Killed when dropped (and it exits by itself when our end of its
@@ -191,6 +193,18 @@ impl Peer {
     /// to `redirect_uri`, and returns that redirect's query string — what our callback
     /// handler would receive.
     pub async fn authorize_as(&self, authorize_url: &Url, login: &str) -> String {
+        let url = self.authorize_to(authorize_url, login, REDIRECT_URI).await;
+        url.query().unwrap_or_default().to_owned()
+    }
+
+    /// Like [`Peer::authorize_as`], for any redirect URI: returns the full address the
+    /// provider finally redirects to (it starts with `redirect_prefix`).
+    pub async fn authorize_to(
+        &self,
+        authorize_url: &Url,
+        login: &str,
+        redirect_prefix: &str,
+    ) -> Url {
         let browser = reqwest::Client::builder()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
@@ -208,8 +222,8 @@ impl Peer {
             if status.is_redirection() {
                 let location = response.headers()[LOCATION].to_str().unwrap().to_owned();
                 let next = url.join(&location).unwrap();
-                if next.as_str().starts_with(REDIRECT_URI) {
-                    return next.query().unwrap_or_default().to_owned();
+                if next.as_str().starts_with(redirect_prefix) {
+                    return next;
                 }
                 url = next;
                 continue;
@@ -232,7 +246,7 @@ impl Peer {
                 panic!("unexpected provider page at {url}: {html}");
             }
         }
-        panic!("the provider never redirected back to {REDIRECT_URI}");
+        panic!("the provider never redirected back to {redirect_prefix}");
     }
 
     /// RFC 7662 introspection, authenticated as `client_id`: is the token active?

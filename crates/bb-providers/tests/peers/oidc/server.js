@@ -38,6 +38,16 @@ server.listen(port, '127.0.0.1', () => {
         token_endpoint_auth_method: 'client_secret_basic',
       },
       {
+        // A native (desktop) client, as the CLI's `connect` is: public, PKCE only, and a
+        // loopback redirect URI whose port may be any (RFC 8252 7.3).
+        client_id: 'bookbridge-native',
+        application_type: 'native',
+        redirect_uris: ['http://127.0.0.1/oauth/callback/oidc-peer'],
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        token_endpoint_auth_method: 'none',
+      },
+      {
         client_id: 'bookbridge-post',
         client_secret: CLIENT_SECRET,
         redirect_uris: REDIRECT_URIS,
