@@ -1,13 +1,20 @@
 //! The web app in a real headless Chromium, driven over `WebDriver` (fantoccini) against
 //! the real server on port 0: sign in, import the real Goodreads export and see its books,
-//! resolve a conflict, undo an import, create and revoke a token, sign out. A screenshot
-//! of each main page is saved (see `screenshot_dir`).
+//! resolve a conflict, undo an import, connect Hardcover with a token, sync it and
+//! disconnect removing its books, link Audible by pasting the landing address (fake
+//! Audible), connect a generic OAuth provider through the real `oidc-provider` peer, create
+//! and revoke a token, sign out. A screenshot of each main page is saved (see
+//! `screenshot_dir`).
 //!
 //! Needs Debian's `chromium` and `chromium-driver`. Without `chromedriver` the test skips
-//! loudly, unless `BOOKBRIDGE_REQUIRE_PEERS=1` (CI), where it fails.
+//! loudly, unless `BOOKBRIDGE_REQUIRE_PEERS=1` (CI), where it fails; the same goes for the
+//! OAuth peer (`npm ci --prefix crates/bb-providers/tests/peers/oidc`), whose step alone is
+//! skipped when it is missing.
 #![allow(clippy::unwrap_used)]
 
 mod common;
+#[path = "../../bb-providers/tests/peers/oidc/peer.rs"]
+mod peer;
 mod ui_support;
 
 use fantoccini::elements::Element;
@@ -15,8 +22,11 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use std::net::TcpListener as StdListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use ui_support::{GOODREADS, hardcover_app, seed_conflict, seed_possible_duplicate};
+use ui_support::{
+    GOODREADS, audible_provider, hardcover_provider, seed_conflict, seed_possible_duplicate,
+};
 
 /// Ends chromedriver with the test, however the test ends.
 struct Driver(Child);
@@ -290,8 +300,8 @@ async fn undo_import(t: &Tab) {
     assert!(library.contains("Dune"));
 }
 
-/// Hardcover linked with a pasted token, from its card.
-async fn connect_hardcover(t: &Tab) {
+/// Hardcover linked with a pasted token, from its card; returns the connection's id.
+async fn connect_hardcover(t: &Tab) -> i64 {
     t.go("/connections").await;
     t.type_into("#token-hardcover", "hc-test-token").await;
     t.click("#provider-hardcover form[action='/connections/connect'] button")
@@ -300,12 +310,175 @@ async fn connect_hardcover(t: &Tab) {
         t.query().await.starts_with("connected=")
     })
     .await;
-    let card = t.text("#provider-hardcover").await;
+    let id = t.query().await["connected=".len()..].parse().unwrap();
+    let card = t.text(&format!("#connection-{id}")).await;
     assert!(
         card.contains("Connected") && card.contains("reader"),
         "{card}"
     );
-    t.shot("connections").await;
+    id
+}
+
+/// Hardcover's books come in with a sync (run as the `connection.sync` job would run
+/// it: no job runner in this test), then go again when it is disconnected choosing
+/// "remove" on its card.
+async fn sync_then_disconnect_removing_data(t: &Tab, app: &common::TestApp) {
+    let id = connect_hardcover(t).await;
+    let counts = app
+        .state
+        .connections
+        .run_sync(bb_core::ids::ConnectionId(id))
+        .await
+        .unwrap();
+    let user = app.state.library.user_id("alice").await.unwrap();
+    let items = app.state.library.all_items(user).await.unwrap();
+    assert!(!items.is_empty(), "the sync brought books: {counts:?}");
+    t.go("/library").await;
+    let library = t.text("body").await;
+    let title = items[0]["title"].as_str().unwrap();
+    assert!(library.contains(title), "{title} in {library}");
+
+    t.go("/connections").await;
+    let card = format!("#connection-{id}");
+    t.click(&format!("{card} details:last-of-type summary"))
+        .await;
+    t.click(&format!("{card} input[name=data][value=delete]"))
+        .await;
+    t.click(&format!(
+        "{card} form[action$='/disconnect'] button[type=submit]"
+    ))
+    .await;
+    until("the disconnected notice", || async {
+        t.query().await == "done=disconnected"
+    })
+    .await;
+    assert!(t.c.find(Locator::Css(&card)).await.is_err(), "card gone");
+    t.go("/library").await;
+    let library = t.text("body").await;
+    assert!(library.contains("Your library is empty"), "{library}");
+}
+
+/// Audible through its card: a marketplace, the sign-in link (the fake plays Amazon's
+/// sign-in on it, as the user would in the new tab), the pasted landing address.
+async fn connect_audible(t: &Tab, fake: &bb_testkit::audible::FakeAudible) {
+    t.go("/connections").await;
+    css(&t.c, "#market-audible")
+        .await
+        .select_by_value("uk")
+        .await
+        .unwrap();
+    t.click("#provider-audible form[action='/connections/connect'] button[type=submit]")
+        .await;
+    until("the sign-in step", || async {
+        t.try_text("h1").await == "Connect Audible"
+    })
+    .await;
+    let steps = t.text("body").await;
+    assert!(
+        steps.contains("registers itself as a device on your account"),
+        "{steps}"
+    );
+    t.shot("connect-audible").await;
+    let link = css(&t.c, "a.button[target=_blank]")
+        .await
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        link.starts_with("https://www.amazon.co.uk/ap/signin?"),
+        "{link}"
+    );
+    let landing = fake.sign_in(&link).unwrap();
+    t.type_into("#landed", &landing).await;
+    t.click("form[action$='/complete'] button[type=submit]")
+        .await;
+    until("the connected card", || async {
+        t.query().await.starts_with("connected=")
+    })
+    .await;
+    let card = t.text("#provider-audible .linked").await;
+    assert!(
+        card.contains("Connected") && card.contains("(United Kingdom)"),
+        "{card}"
+    );
+}
+
+/// A generic OAuth provider: the real `oidc-provider` peer's login and consent pages in
+/// the browser, then back to bookbridge's callback.
+async fn connect_oidc(t: &Tab) {
+    t.go("/connections").await;
+    t.click("#provider-oidc-peer form[action='/connections/connect'] button")
+        .await;
+    t.click("a.button.primary[rel=noreferrer]").await;
+    // The peer's own (development) sign-in and consent pages.
+    t.type_into("input[name=login]", "reader-1").await;
+    t.type_into("input[name=password]", "any password").await;
+    t.click("button[type=submit]").await;
+    until("the consent page", || async {
+        t.try_text("body").await.contains("Authorize")
+    })
+    .await;
+    t.click("button[type=submit]").await;
+    // The peer only accepts the redirect URI registered for it, on bookbridge's usual
+    // public address 127.0.0.1:8080 (the app's `public_url` in these tests), while this
+    // server listens on a free port: so the browser lands on 127.0.0.1:8080 (an error
+    // page, or whatever else listens there), and the test carries that address's query —
+    // code, state, iss — to this server's same callback path, which is what the browser
+    // would have requested had bookbridge been on 8080. The session cookie is the same
+    // either way (cookies ignore the port).
+    until("the redirect to the registered callback", || async {
+        let url = t.c.current_url().await.unwrap();
+        url.as_str().starts_with(peer::REDIRECT_URI)
+    })
+    .await;
+    let landed = t.c.current_url().await.unwrap();
+    t.go(&format!(
+        "/oauth/callback/oidc-peer?{}",
+        landed.query().unwrap()
+    ))
+    .await;
+    until("the connected card", || async {
+        t.query().await.starts_with("connected=")
+    })
+    .await;
+    let card = t.text("#provider-oidc-peer .linked").await;
+    assert!(
+        card.contains("Connected") && card.contains("reader-1"),
+        "{card}"
+    );
+}
+
+/// The app with Hardcover and Audible on their fakes, and the peer as a generic OAuth
+/// provider configured as `connections_api.rs` does.
+async fn app_with_providers(
+    peer: Option<&peer::Peer>,
+) -> (
+    common::TestApp,
+    bb_testkit::hardcover::FakeHardcover,
+    bb_testkit::audible::FakeAudible,
+) {
+    use bb_core::clock::Clock;
+    let mut app = common::app().await;
+    let clock: Arc<dyn Clock> = app.clock.clone();
+    let (hardcover, hardcover_fake) = hardcover_provider(&clock).await;
+    let (audible, audible_fake) = audible_provider(&clock).await;
+    let mut providers = vec![hardcover, audible];
+    if let Some(peer) = peer {
+        let config: bb_providers::oauth::OAuthProviderConfig =
+            toml::from_str(&peer.config_toml(peer::BASIC_CLIENT, "client_secret_basic")).unwrap();
+        let provider = bb_providers::oauth::OAuthProvider::from_config(config).unwrap();
+        // The peer checks token lifetimes against real time.
+        let client = bb_providers::oauth::OAuthClient::new(
+            bb_providers::http::build_client(bb_providers::http::HttpSettings::default()).unwrap(),
+            Arc::new(bb_core::clock::SystemClock),
+        );
+        providers.push(Arc::new(bb_providers::oauth::OAuthConnector::new(
+            provider, client,
+        )));
+    }
+    app.state.connections = common::connections_with(&app, &clock, providers);
+    (app, hardcover_fake, audible_fake)
 }
 
 /// A token is shown once, then revoked; the activity page lists both.
@@ -358,8 +531,9 @@ async fn a_reader_uses_the_web_app_in_a_real_browser() {
     // The real server on port 0.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    // Hardcover points at the fake Hardcover server.
-    let (app, _fake) = hardcover_app().await;
+    // Hardcover and Audible point at their fakes; the OAuth peer is a real provider.
+    let peer = peer::Peer::start().await;
+    let (app, _hardcover, audible) = app_with_providers(peer.as_ref()).await;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(bb_web::serve(listener, app.state.clone(), async {
         let _ = stopped.await;
@@ -371,11 +545,18 @@ async fn a_reader_uses_the_web_app_in_a_real_browser() {
     };
 
     sign_in(&t).await;
+    sync_then_disconnect_removing_data(&t, &app).await;
     import_goodreads(&t).await;
     resolve_conflict(&t, &app).await;
     review_duplicate(&t, &app).await;
     undo_import(&t).await;
     connect_hardcover(&t).await;
+    connect_audible(&t, &audible).await;
+    if peer.is_some() {
+        connect_oidc(&t).await;
+    }
+    t.go("/connections").await;
+    t.shot("connections").await;
     tokens_and_activity(&t, &app).await;
 
     // The same library on a phone.

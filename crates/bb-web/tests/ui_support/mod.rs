@@ -213,20 +213,22 @@ pub async fn seed_possible_duplicate(app: &TestApp, series: &str, subtitle: &str
         .id
 }
 
-/// The app with Hardcover pointed at the fake Hardcover server (account `reader`, token
+/// Hardcover pointed at a new fake Hardcover server (account `reader`, token
 /// `hc-test-token`).
-pub async fn hardcover_app() -> (TestApp, bb_testkit::hardcover::FakeHardcover) {
-    use bb_core::clock::Clock;
+pub async fn hardcover_provider(
+    clock: &std::sync::Arc<dyn bb_core::clock::Clock>,
+) -> (
+    std::sync::Arc<dyn bb_core::connections::Provider>,
+    bb_testkit::hardcover::FakeHardcover,
+) {
     use bb_providers::hardcover::{HardcoverConfig, HardcoverProvider, TokenBucket};
     use std::sync::Arc;
-    let mut app = crate::common::app().await;
-    let clock: Arc<dyn Clock> = app.clock.clone();
     let fake = bb_testkit::hardcover::start(bb_testkit::hardcover::FakeHardcoverConfig::new(
         clock.clone(),
         3,
     ))
     .await;
-    let provider: Arc<dyn bb_core::connections::Provider> = Arc::new(HardcoverProvider::new(
+    let provider = Arc::new(HardcoverProvider::new(
         HardcoverConfig {
             base_url: fake.base_url.clone(),
             max_budget_wait: std::time::Duration::ZERO,
@@ -236,24 +238,25 @@ pub async fn hardcover_app() -> (TestApp, bb_testkit::hardcover::FakeHardcover) 
         clock.clone(),
         bb_providers::hardcover::provider::RATE_LIMIT,
     ));
-    app.state.connections = crate::common::connections_with(&app, &clock, vec![provider]);
-    (app, fake)
+    (provider, fake)
 }
 
-/// The app with Audible pointed at the fake Audible (Amazon's sign-in included).
-pub async fn audible_app() -> (TestApp, bb_testkit::audible::FakeAudible) {
-    use bb_core::clock::Clock;
+/// Audible pointed at a new fake Audible (Amazon's sign-in included).
+pub async fn audible_provider(
+    clock: &std::sync::Arc<dyn bb_core::clock::Clock>,
+) -> (
+    std::sync::Arc<dyn bb_core::connections::Provider>,
+    bb_testkit::audible::FakeAudible,
+) {
     use bb_providers::audible::{AudibleConfig, AudibleProvider};
     use bb_providers::http::{HttpSettings, build_client};
     use std::sync::Arc;
-    let mut app = crate::common::app().await;
-    let clock: Arc<dyn Clock> = app.clock.clone();
     let fake = bb_testkit::audible::start(bb_testkit::audible::FakeAudibleConfig::new(
         clock.clone(),
         3,
     ))
     .await;
-    let provider: Arc<dyn bb_core::connections::Provider> = Arc::new(AudibleProvider::new(
+    let provider = Arc::new(AudibleProvider::new(
         AudibleConfig {
             auth_base_url: Some(fake.base_url.clone()),
             api_base_url: Some(fake.base_url.clone()),
@@ -261,6 +264,24 @@ pub async fn audible_app() -> (TestApp, bb_testkit::audible::FakeAudible) {
         build_client(HttpSettings::default()).unwrap(),
         clock.clone(),
     ));
+    (provider, fake)
+}
+
+/// The app with Hardcover pointed at the fake Hardcover server (account `reader`, token
+/// `hc-test-token`).
+pub async fn hardcover_app() -> (TestApp, bb_testkit::hardcover::FakeHardcover) {
+    let mut app = crate::common::app().await;
+    let clock: std::sync::Arc<dyn bb_core::clock::Clock> = app.clock.clone();
+    let (provider, fake) = hardcover_provider(&clock).await;
+    app.state.connections = crate::common::connections_with(&app, &clock, vec![provider]);
+    (app, fake)
+}
+
+/// The app with Audible pointed at the fake Audible (Amazon's sign-in included).
+pub async fn audible_app() -> (TestApp, bb_testkit::audible::FakeAudible) {
+    let mut app = crate::common::app().await;
+    let clock: std::sync::Arc<dyn bb_core::clock::Clock> = app.clock.clone();
+    let (provider, fake) = audible_provider(&clock).await;
     app.state.connections = crate::common::connections_with(&app, &clock, vec![provider]);
     (app, fake)
 }
