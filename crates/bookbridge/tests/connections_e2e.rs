@@ -344,8 +344,8 @@ async fn cli_connects_an_oauth_provider_through_a_loopback_listener() {
         .config_toml(peer::NATIVE_CLIENT, "none")
         .lines()
         .filter(|l| !l.trim_start().starts_with("client_secret ="))
-        .map(|l| format!("{l}\n"))
-        .collect::<String>()
+        .collect::<Vec<_>>()
+        .join("\n")
         .replace("[authorize_params]", "[oauth_provider.authorize_params]");
     std::fs::write(&config, format!("[[oauth_provider]]\n{provider}")).unwrap();
     let c = |args: &[&str]| {

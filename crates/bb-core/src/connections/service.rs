@@ -627,7 +627,7 @@ impl Connections {
             }
         };
         let notice = linked.notice.clone();
-        let into = match target {
+        let linked_into = match target {
             // A reconnection: the waiting connection takes the credentials; the pending
             // row that carried the flow is closed.
             Some(existing) => {
@@ -639,10 +639,10 @@ impl Connections {
             }
             None => record.clone(),
         };
-        self.activate(&into, &info, linked)
+        self.activate(&linked_into, &info, linked)
             .await
             .map_err(|e| (e.code().to_owned(), e.to_string()))?;
-        Ok((into.id, notice))
+        Ok((linked_into.id, notice))
     }
 
     /// Completes a device sign-in with the address the user pasted (Audible's
@@ -1571,7 +1571,7 @@ impl Connections {
                 });
             }
         }
-        runs.sort_by(|a, b| b.started.cmp(&a.started));
+        runs.sort_by_key(|r| std::cmp::Reverse(r.started));
         runs.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         Ok(runs)
     }
