@@ -2,6 +2,7 @@
 //! edge (`identifiers`), and how records become one deduplicated library.
 
 pub mod identifiers;
+pub mod match_index;
 pub mod matching;
 pub mod normalize;
 pub mod record;

@@ -208,6 +208,7 @@ pub trait Store:
     + KeyStore
     + SecretStore
     + super::library::LibraryStore
+    + super::jobs::JobStore
     + std::fmt::Debug
 {
     /// Whether the database answers (for `/readyz`).
