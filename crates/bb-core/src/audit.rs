@@ -20,6 +20,16 @@ pub enum AuditEvent {
     TokenRevoked,
     KeyRotated,
     KeyRetired,
+    ConnectionLinked,
+    ConnectCallbackFailed,
+    ConnectionRefreshed,
+    ConnectionRefreshFailed,
+    ConnectionNeedsReauth,
+    SyncStarted,
+    SyncFinished,
+    SyncFailed,
+    ConnectionDisconnected,
+    RevocationFailed,
 }
 
 impl AuditEvent {
@@ -36,6 +46,16 @@ impl AuditEvent {
             AuditEvent::TokenRevoked => "token_revoked",
             AuditEvent::KeyRotated => "key_rotated",
             AuditEvent::KeyRetired => "key_retired",
+            AuditEvent::ConnectionLinked => "connection_linked",
+            AuditEvent::ConnectCallbackFailed => "connect_callback_failed",
+            AuditEvent::ConnectionRefreshed => "connection_refreshed",
+            AuditEvent::ConnectionRefreshFailed => "connection_refresh_failed",
+            AuditEvent::ConnectionNeedsReauth => "connection_needs_reauth",
+            AuditEvent::SyncStarted => "sync_started",
+            AuditEvent::SyncFinished => "sync_finished",
+            AuditEvent::SyncFailed => "sync_failed",
+            AuditEvent::ConnectionDisconnected => "connection_disconnected",
+            AuditEvent::RevocationFailed => "revocation_failed",
         }
     }
 }

@@ -29,6 +29,12 @@ pub enum CoreError {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(String),
+    /// Something outside bookbridge (a provider) is not answering; try again later.
+    #[error("{message}")]
+    Unavailable {
+        message: String,
+        retry_after_secs: Option<u64>,
+    },
     #[error("secret storage failure: {0}")]
     Vault(String),
     #[error(transparent)]
@@ -45,6 +51,7 @@ impl CoreError {
             CoreError::RateLimited { .. } => "rate_limited",
             CoreError::NotFound(_) | CoreError::Store(StoreError::NotFound) => "not_found",
             CoreError::Conflict(_) | CoreError::Store(StoreError::Conflict(_)) => "conflict",
+            CoreError::Unavailable { .. } => "unavailable",
             CoreError::Vault(_) => "vault_error",
             CoreError::Store(StoreError::Backend(_)) => "internal",
         }

@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod clock;
+pub mod connections;
 pub mod error;
 pub mod ids;
 pub mod library;

@@ -9,12 +9,16 @@
 //! [`JobRunner::run_forever`].
 
 mod backoff;
+mod connection_sync;
 mod error;
 mod handler;
 mod runner;
 mod scheduler;
 
 pub use backoff::Backoff;
+pub use connection_sync::{
+    ConnectionRevokeHandler, ConnectionSyncHandler, ConnectionWriteBackHandler,
+};
 pub use error::JobsError;
 pub use handler::{JobContext, JobError, JobHandler, JobOutcome};
 pub use runner::{JobRunner, RunnerConfig, StepOutcome, StepReport};

@@ -154,16 +154,25 @@ pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
 }
 
 /// Reads a body up to [`MAX_BODY_BYTES`]. A body that is too large or breaks off is garbage.
-pub async fn read_body_capped(mut response: reqwest::Response) -> Result<Vec<u8>, OutageKind> {
+pub async fn read_body_capped(response: reqwest::Response) -> Result<Vec<u8>, OutageKind> {
+    read_body_limited(response, MAX_BODY_BYTES).await
+}
+
+/// [`read_body_capped`] with another limit, for listings that are large by design (an
+/// Audible library page of 1000 titles is several MiB).
+pub async fn read_body_limited(
+    mut response: reqwest::Response,
+    max_bytes: usize,
+) -> Result<Vec<u8>, OutageKind> {
     if response
         .content_length()
-        .is_some_and(|len| len > MAX_BODY_BYTES as u64)
+        .is_some_and(|len| len > max_bytes as u64)
     {
         return Err(OutageKind::GarbageBody);
     }
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(|e| classify_transport(&e))? {
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
+        if body.len() + chunk.len() > max_bytes {
             return Err(OutageKind::GarbageBody);
         }
         body.extend_from_slice(&chunk);
@@ -176,10 +185,18 @@ pub async fn read_body_capped(mut response: reqwest::Response) -> Result<Vec<u8>
 pub async fn send(
     request: reqwest::RequestBuilder,
 ) -> Result<(StatusCode, HeaderMap, Vec<u8>), OutageKind> {
+    send_limited(request, MAX_BODY_BYTES).await
+}
+
+/// [`send`] with another body limit (see [`read_body_limited`]).
+pub async fn send_limited(
+    request: reqwest::RequestBuilder,
+    max_bytes: usize,
+) -> Result<(StatusCode, HeaderMap, Vec<u8>), OutageKind> {
     let response = request.send().await.map_err(|e| classify_transport(&e))?;
     let status = response.status();
     let headers = response.headers().clone();
-    let body = read_body_capped(response).await?;
+    let body = read_body_limited(response, max_bytes).await?;
     Ok((status, headers, body))
 }
 

@@ -1,6 +1,8 @@
 //! Provider clients: the shared outbound HTTP client (`http`), OAuth 2 (`oauth`), and one
 //! folder per provider with its client, private wire types and mapping to the core model.
 
+pub mod audible;
+pub mod budget;
 pub mod hardcover;
 pub mod http;
 pub mod oauth;

@@ -5,6 +5,7 @@
 //! concrete pool type, so there is no `sqlx::Any`); a query that must differ per dialect
 //! lives in that backend's module.
 
+mod connections;
 mod jobs;
 mod library;
 mod ports;

@@ -45,3 +45,4 @@ crate::library::impl_library_store!(
     false
 );
 crate::jobs::impl_job_store!(PgStore, sqlx::Postgres, crate::jobs::CLAIM_POSTGRES);
+crate::connections::impl_connection_store!(PgStore, sqlx::Postgres);

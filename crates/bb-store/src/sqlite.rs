@@ -58,3 +58,4 @@ crate::library::impl_library_store!(
     true
 );
 crate::jobs::impl_job_store!(SqliteStore, sqlx::Sqlite, crate::jobs::CLAIM_SQLITE);
+crate::connections::impl_connection_store!(SqliteStore, sqlx::Sqlite);

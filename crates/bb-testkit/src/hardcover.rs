@@ -273,6 +273,11 @@ impl FakeHardcover {
         self.shared.lock().rows.get(&id).cloned()
     }
 
+    /// Deletes a row, as when the user removes the book from their Hardcover library.
+    pub fn remove_user_book(&self, id: i64) -> bool {
+        self.shared.lock().rows.remove(&id).is_some()
+    }
+
     /// All rows of one user, by id.
     pub fn user_books_of(&self, user_id: i64) -> Vec<Value> {
         self.shared

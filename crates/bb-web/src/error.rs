@@ -49,6 +49,15 @@ impl ApiError {
         )
     }
 
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// What the user is told.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         // Logged with the request's span (which carries the request id); the client sees
         // only the id.
@@ -73,12 +82,16 @@ impl From<CoreError> for ApiError {
             CoreError::Conflict(_) | CoreError::Store(StoreError::Conflict(_)) => {
                 StatusCode::CONFLICT
             }
+            CoreError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             CoreError::Vault(_) | CoreError::Store(StoreError::Backend(_)) => {
                 return ApiError::internal(&e);
             }
         };
         let retry_after = match e {
             CoreError::RateLimited { retry_after_secs } => Some(retry_after_secs),
+            CoreError::Unavailable {
+                retry_after_secs, ..
+            } => retry_after_secs,
             _ => None,
         };
         Self {

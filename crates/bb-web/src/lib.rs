@@ -10,6 +10,7 @@ pub mod import_job;
 pub mod middleware;
 pub mod openapi;
 mod state;
+pub mod ui;
 
 pub use state::{AppState, WebConfig};
 
@@ -21,7 +22,7 @@ use tokio::net::TcpListener;
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
     let api = api::routes();
-    middleware::wrap(Router::new().merge(api), &state).with_state(state)
+    middleware::wrap(Router::new().merge(api).merge(ui::routes()), &state).with_state(state)
 }
 
 /// Serves on an already-bound listener (port 0 in tests) until `shutdown` resolves, then

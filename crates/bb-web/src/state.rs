@@ -2,6 +2,7 @@
 
 use bb_core::accounts::Accounts;
 use bb_core::clock::Clock;
+use bb_core::connections::Connections;
 use bb_core::library::service::Library;
 use bb_core::ports::Store;
 use std::sync::Arc;
@@ -36,5 +37,6 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub library: Library,
+    pub connections: Connections,
     pub web: Arc<WebConfig>,
 }

@@ -4,13 +4,27 @@ use crate::config::{Config, LogFormat};
 use anyhow::{Context, Result};
 use bb_core::accounts::{AccountPolicy, Accounts};
 use bb_core::clock::{Clock, SystemClock};
+use bb_core::connections::{
+    Connections, ConnectionsConfig, Provider, REVOKE_JOB_KIND, RateLimit, SYNC_JOB_KIND,
+    WRITE_BACK_JOB_KIND,
+};
 use bb_core::library::resolve::ResolveRules;
 use bb_core::library::service::Library;
-use bb_core::ports::Store;
+use bb_core::ports::{ConnectionStore, JobStore, Store};
+use bb_jobs::{
+    ConnectionRevokeHandler, ConnectionSyncHandler, ConnectionWriteBackHandler, JobRunner,
+    RunnerConfig,
+};
+use bb_providers::audible::{AudibleConfig, AudibleProvider};
+use bb_providers::budget::SharedBudget;
+use bb_providers::hardcover::{HardcoverConfig, HardcoverProvider};
+use bb_providers::oauth::{OAuthClient, OAuthConnector, OAuthProvider};
 use bb_vault::{Keyring, Vault};
 use secrecy::ExposeSecret;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 
 pub fn init_logging(config: &Config) {
@@ -98,6 +112,99 @@ impl App {
         Ok((ring, Some(path)))
     }
 
+    /// The connections use-case with every provider this instance knows: the built-in
+    /// ones and each `[[oauth_provider]]`. Opens the vault (credentials are sealed).
+    pub async fn connections(&self) -> Result<Connections> {
+        let (vault, _) = self.vault().await?;
+        let cfg = &self.config;
+        let http = bb_providers::http::build_client(bb_providers::http::HttpSettings::default())
+            .context("cannot build the outbound HTTP client")?;
+        let hardcover_limit = RateLimit {
+            capacity: cfg.providers.hardcover.burst,
+            per_minute: cfg.providers.hardcover.requests_per_minute,
+        };
+        let mut limits = HashMap::new();
+        limits.insert(
+            bb_providers::hardcover::PROVIDER_ID.to_owned(),
+            hardcover_limit,
+        );
+        let store: Arc<dyn ConnectionStore> = self.store.clone();
+        let budget = Arc::new(SharedBudget::new(store, self.clock.clone(), limits));
+        let mut providers: Vec<Arc<dyn Provider>> = vec![Arc::new(HardcoverProvider::new(
+            HardcoverConfig {
+                base_url: cfg.providers.hardcover.base_url.clone(),
+                ..HardcoverConfig::default()
+            },
+            budget,
+            self.clock.clone(),
+            hardcover_limit,
+        ))];
+        providers.push(Arc::new(AudibleProvider::new(
+            AudibleConfig {
+                auth_base_url: cfg.providers.audible.auth_base_url.clone(),
+                api_base_url: cfg.providers.audible.api_base_url.clone(),
+            },
+            http.clone(),
+            self.clock.clone(),
+        )));
+        let oauth_client = OAuthClient::new(http, self.clock.clone());
+        for p in &cfg.oauth_provider {
+            let provider = OAuthProvider::from_config(p.clone())
+                .with_context(|| format!("[[oauth_provider]] `{}` is not usable", p.id))?;
+            providers.push(Arc::new(OAuthConnector::new(
+                provider,
+                oauth_client.clone(),
+            )));
+        }
+        let settings = &cfg.connections;
+        let config = ConnectionsConfig {
+            public_url: cfg.public_url.to_string(),
+            refresh_margin: Duration::from_secs(settings.refresh_margin_secs),
+            keepalive_after: Duration::from_hours(settings.keepalive_hours),
+            sync_interval: Duration::from_hours(settings.sync_interval_hours.max(1)),
+            connect_per_hour: settings.connect_attempts_per_hour,
+            manual_syncs_per_day: settings.manual_syncs_per_day,
+            ..ConnectionsConfig::default()
+        };
+        let jobs: Arc<dyn JobStore> = self.store.clone();
+        Ok(Connections::new(
+            self.store.clone(),
+            jobs,
+            vault,
+            Arc::new(self.library.clone()),
+            providers,
+            self.clock.clone(),
+            config,
+            worker_id(self.clock.as_ref()),
+        ))
+    }
+
+    /// A job runner for every job kind this binary handles.
+    pub fn job_runner(&self, connections: &Connections) -> JobRunner {
+        let jobs: Arc<dyn JobStore> = self.store.clone();
+        JobRunner::new(
+            jobs,
+            self.clock.clone(),
+            RunnerConfig::new(worker_id(self.clock.as_ref())),
+        )
+        .with_handler(
+            SYNC_JOB_KIND,
+            Arc::new(ConnectionSyncHandler::new(connections.clone())),
+        )
+        .with_handler(
+            WRITE_BACK_JOB_KIND,
+            Arc::new(ConnectionWriteBackHandler::new(connections.clone())),
+        )
+        .with_handler(
+            REVOKE_JOB_KIND,
+            Arc::new(ConnectionRevokeHandler::new(connections.clone())),
+        )
+        .with_handler(
+            bb_core::library::service::IMPORT_JOB,
+            Arc::new(bb_web::import_job::ImportJob::new(self.library.clone())),
+        )
+    }
+
     /// Opens the vault, refusing to start when the key does not match the database.
     pub async fn vault(&self) -> Result<(Arc<Vault>, Option<PathBuf>)> {
         let (ring, path) = self.keyring()?;
@@ -106,6 +213,15 @@ impl App {
             .context("cannot open the credential vault")?;
         Ok((Arc::new(vault), path))
     }
+}
+
+/// Names this process in leases and run history.
+fn worker_id(clock: &dyn Clock) -> String {
+    format!(
+        "pid{}-{}",
+        std::process::id(),
+        clock.now().timestamp_micros()
+    )
 }
 
 /// The data directory holds the database and the master key: owner-only from the start.

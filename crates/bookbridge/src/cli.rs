@@ -116,6 +116,54 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// List the providers accounts can be connected from
+    Providers {
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a user's connected accounts
+    Connections {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Connect an account (OAuth: opens a sign-in address and waits on a loopback port)
+    Connect {
+        /// A provider id (see `bookbridge providers`)
+        provider: String,
+        #[arg(long)]
+        user: String,
+        /// The personal token (token providers); `-` or omitted reads it from stdin
+        #[arg(long, conflicts_with = "username")]
+        token: Option<String>,
+        /// The public account name (feed providers)
+        #[arg(long)]
+        username: Option<String>,
+        /// Audible marketplace: us, uk, de, fr, ca, it, au, in, jp, es, br
+        #[arg(long)]
+        marketplace: Option<String>,
+    },
+    /// Sync a connection now (by id, or by provider when there is one)
+    Sync {
+        connection: String,
+        #[arg(long)]
+        user: String,
+    },
+    /// Disconnect an account, keeping or removing the data it brought in
+    Disconnect {
+        connection: String,
+        #[arg(long)]
+        user: String,
+        #[arg(
+            long,
+            conflicts_with = "delete_data",
+            required_unless_present = "delete_data"
+        )]
+        keep_data: bool,
+        #[arg(long)]
+        delete_data: bool,
+    },
     /// List possible duplicates, or confirm (merge) or dismiss one
     Duplicates {
         #[arg(long)]

@@ -32,6 +32,78 @@ pub struct Config {
     pub serve: ServeConfig,
     pub session: SessionConfig,
     pub login: LoginConfig,
+    pub connections: ConnectionsSettings,
+    pub providers: ProvidersConfig,
+    /// Generic OAuth 2 providers (`[[oauth_provider]]` tables). Holds client secrets:
+    /// never serialised.
+    #[serde(skip_serializing)]
+    pub oauth_provider: Vec<bb_providers::oauth::OAuthProviderConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConnectionsSettings {
+    /// Refresh access tokens this many seconds before they expire.
+    pub refresh_margin_secs: u64,
+    /// Refresh credentials unused for this many hours (keeps refresh tokens alive).
+    pub keepalive_hours: u64,
+    /// Hours between scheduled syncs of each connection.
+    pub sync_interval_hours: u64,
+    /// Connect attempts allowed per user and provider per hour.
+    pub connect_attempts_per_hour: u32,
+    /// Manual syncs allowed per user per day.
+    pub manual_syncs_per_day: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProvidersConfig {
+    pub hardcover: HardcoverSettings,
+    pub audible: AudibleSettings,
+}
+
+/// Audible's hosts follow the marketplace; these replace them (tests, unusual setups).
+/// The sign-in address given to the user always stays Amazon's own.
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AudibleSettings {
+    /// Instead of `https://api.amazon.{tld}` (register, token, deregister).
+    pub auth_base_url: Option<String>,
+    /// Instead of `https://api.audible.{tld}` (library, positions, stats, wishlist).
+    pub api_base_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HardcoverSettings {
+    /// The API root; point it elsewhere for a mirror or a test server.
+    pub base_url: String,
+    /// Requests sent at once before the per-minute rate applies, shared by every
+    /// connection and instance.
+    pub burst: u32,
+    pub requests_per_minute: u32,
+}
+
+impl Default for ConnectionsSettings {
+    fn default() -> Self {
+        Self {
+            refresh_margin_secs: 300,
+            keepalive_hours: 24 * 7,
+            sync_interval_hours: 12,
+            connect_attempts_per_hour: 5,
+            manual_syncs_per_day: 30,
+        }
+    }
+}
+
+impl Default for HardcoverSettings {
+    fn default() -> Self {
+        Self {
+            base_url: bb_providers::hardcover::client::DEFAULT_BASE_URL.into(),
+            burst: 10,
+            requests_per_minute: 50,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
@@ -82,6 +154,9 @@ impl Default for Config {
             serve: ServeConfig::default(),
             session: SessionConfig::default(),
             login: LoginConfig::default(),
+            connections: ConnectionsSettings::default(),
+            providers: ProvidersConfig::default(),
+            oauth_provider: Vec::new(),
         }
     }
 }
@@ -236,6 +311,48 @@ absolute_hours = 720
 failures_per_account = 10
 failures_per_ip = 50
 window_minutes = 15
+
+[connections]
+# Refresh access tokens this many seconds before they expire.
+refresh_margin_secs = 300
+# Refresh credentials unused for this many hours, so refresh tokens that expire when
+# idle stay alive.
+keepalive_hours = 168
+# Hours between scheduled syncs of each connection (a connection's own setting wins).
+sync_interval_hours = 12
+# Connect attempts per user and provider per hour, and manual syncs per user per day;
+# more get 429 with Retry-After.
+connect_attempts_per_hour = 5
+manual_syncs_per_day = 30
+
+[providers.hardcover]
+# The Hardcover API root (tests and mirrors point it elsewhere).
+base_url = "https://api.hardcover.app"
+# Outbound budget shared by every connection and instance: a burst, then a steady rate.
+# Hardcover allows 60 a minute with a burst of 10; 50 keeps any minute under 60.
+burst = 10
+requests_per_minute = 50
+
+[providers.audible]
+# Audible's hosts follow the marketplace the user picks; set these only to point
+# bookbridge elsewhere (a test server). The sign-in address stays Amazon's own.
+# auth_base_url = "http://127.0.0.1:9000"   # instead of https://api.amazon.{tld}
+# api_base_url = "http://127.0.0.1:9000"    # instead of https://api.audible.{tld}
+
+# Generic OAuth 2 providers: adding one is configuration, not code. Repeat the table
+# for each. Users connect at /connections; the redirect URI to register with the
+# provider is <public_url>/oauth/callback/<id>.
+# [[oauth_provider]]
+# id = "example"                      # lowercase letters, digits, - and _
+# name = "Example Books"
+# authorize_url = "https://books.example/oauth/authorize"
+# token_url = "https://books.example/oauth/token"
+# revocation_url = "https://books.example/oauth/revoke"   # optional (RFC 7009)
+# issuer = "https://books.example"    # optional; `iss` in the callback must equal it
+# userinfo_url = "https://books.example/oauth/me"         # optional; names the account
+# scopes = ["openid", "offline_access"]
+# client_id = "bookbridge"
+# client_secret_file = "/run/secrets/example"   # or client_secret; never logged
 "#;
 
 #[cfg(test)]

@@ -186,14 +186,33 @@ impl Accounts {
         .await
     }
 
-    /// Checks a password, throttled per account and per client IP. Unknown user and wrong
-    /// password produce the same error after the same work.
+    /// Signs in: [`Accounts::reauthenticate`], then a new session.
     pub async fn login(
         &self,
         username: &str,
         password: &SecretString,
         ip: Option<&str>,
     ) -> CoreResult<LoginOutcome> {
+        let user = self.reauthenticate(username, password, ip).await?;
+        let session_id = token::new_session_id();
+        self.store
+            .create_session(&token::hash(&session_id), user.id, self.clock.now())
+            .await?;
+        self.audit(Some(user.id), AuditEvent::LoginSucceeded, ip, json!({}))
+            .await?;
+        Ok(LoginOutcome { user, session_id })
+    }
+
+    /// Checks a password, throttled per account and per client IP, without starting a
+    /// session: sign-in, and asking again before deleting the account or exporting
+    /// everything (SECURITY E6). Unknown user and wrong password produce the same error
+    /// after the same work.
+    pub async fn reauthenticate(
+        &self,
+        username: &str,
+        password: &SecretString,
+        ip: Option<&str>,
+    ) -> CoreResult<User> {
         let now = self.clock.now();
         let window = self.policy.login_window;
         let name = username.trim().to_lowercase();
@@ -263,13 +282,7 @@ impl Accounts {
             let fresh = password::hash(password, self.policy.hash_params)?;
             self.store.set_password_hash(user.id, &fresh).await?;
         }
-        let session_id = token::new_session_id();
-        self.store
-            .create_session(&token::hash(&session_id), user.id, now)
-            .await?;
-        self.audit(Some(user.id), AuditEvent::LoginSucceeded, ip, json!({}))
-            .await?;
-        Ok(LoginOutcome { user, session_id })
+        Ok(user)
     }
 
     /// The user behind a session id, if the session is live; refreshes its idle timer.

@@ -1,6 +1,7 @@
 //! The library: what one source says about one book (`record`), identifiers parsed at the
 //! edge (`identifiers`), and how records become one deduplicated library.
 
+pub mod audible;
 pub mod identifiers;
 pub mod match_index;
 pub mod matching;
@@ -8,6 +9,8 @@ pub mod normalize;
 pub mod record;
 pub mod resolve;
 pub mod service;
+pub mod sync;
+pub mod text;
 
 pub use identifiers::{IdScheme, Identifier};
 pub use record::*;

@@ -143,6 +143,20 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// One stored source of an item, as [`Library::item_sources`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ItemSource {
+    /// The id [`Library::split_item`] takes.
+    pub id: i64,
+    pub provider: String,
+    pub external_id: Option<String>,
+    /// The title exactly as this source gave it.
+    pub title: String,
+    pub origin_kind: SourceKind,
+    /// The batch or connection id.
+    pub origin_id: i64,
+}
+
 /// A possible duplicate with enough of both items to decide.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DuplicateView {
@@ -385,7 +399,7 @@ fn summary_of(b: &ImportBatch) -> ImportSummary {
 /// The use-case. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Library {
-    store: Arc<dyn Store>,
+    pub(super) store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     rules: Arc<ResolveRules>,
 }
@@ -962,7 +976,7 @@ impl Library {
     }
 
     /// Re-resolves `items` from what the store holds now; items without sources go.
-    async fn reresolve(&self, user: UserId, items: &[ItemId]) -> CoreResult<()> {
+    pub(super) async fn reresolve(&self, user: UserId, items: &[ItemId]) -> CoreResult<()> {
         for slice in items.chunks(CHUNK_ROWS) {
             let mut write = LibraryWrite::new(self.clock.now());
             let mut per_item: BTreeMap<i64, Vec<WorkingSource>> = BTreeMap::new();
@@ -1243,6 +1257,25 @@ impl Library {
             .first()
             .copied()
             .ok_or_else(|| CoreError::InvalidInput("split created no item".into()))
+    }
+
+    /// The stored sources of an item (the ids [`Library::split_item`] takes), each with
+    /// its provider, external id and title as that source gave it.
+    pub async fn item_sources(&self, user: UserId, item: ItemId) -> CoreResult<Vec<ItemSource>> {
+        Ok(self
+            .store
+            .sources_of_items(user, &[item])
+            .await?
+            .into_iter()
+            .map(|s| ItemSource {
+                id: s.id,
+                provider: s.provider,
+                external_id: s.record.external_id,
+                title: s.record.title,
+                origin_kind: s.origin_kind,
+                origin_id: s.origin_id,
+            })
+            .collect())
     }
 
     /// Possible duplicates, open ones unless `all`.

@@ -208,6 +208,7 @@ pub trait Store:
     + KeyStore
     + SecretStore
     + super::library::LibraryStore
+    + super::connections::ConnectionStore
     + super::jobs::JobStore
     + std::fmt::Debug
 {

@@ -8,12 +8,14 @@
 pub mod budget;
 pub mod client;
 pub mod mapping;
+pub mod provider;
 mod wire;
 pub mod write;
 
 pub use budget::{RateBudget, TokenBucket, Wait};
 pub use client::{Account, FullSync, HardcoverClient, HardcoverConfig, ItemFailure};
 pub use mapping::map_user_book;
+pub use provider::HardcoverProvider;
 pub use write::{Change, PushReport, RatingChange, push_change};
 
 use bb_core::secret::SecretString;

@@ -29,7 +29,7 @@ pub enum TokenEndpointAuth {
 
 /// One `[[oauth_provider]]` table as written by the operator. Never serialised: it holds the
 /// client secret.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OAuthProviderConfig {
     /// Used in URLs (`/oauth/callback/{id}`): lowercase letters, digits, `-` and `_`.

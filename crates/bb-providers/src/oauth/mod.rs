@@ -19,6 +19,7 @@ mod callback;
 mod client;
 mod config;
 mod error;
+mod provider;
 mod tokens;
 
 pub use authorize::{
@@ -30,4 +31,5 @@ pub use config::{
     ConfigError, OAuthProvider, OAuthProviderConfig, TokenEndpointAuth, redirect_uri,
 };
 pub use error::OAuthError;
+pub use provider::{OAuthConnector, map_error};
 pub use tokens::{AccessToken, AuthorizationCode, PkceVerifier, RefreshToken, TokenSet};

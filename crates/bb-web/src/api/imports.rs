@@ -327,7 +327,7 @@ pub async fn upload(
             Ok((StatusCode::ACCEPTED, Json(status)).into_response())
         }
         Received::Inline(bytes) => {
-            let summary = import_inline(&state, user.id, label, bytes, format.as_deref()).await?;
+            let summary = import_bytes(&state, &user, label, bytes, format.as_deref()).await?;
             let batch = state.library.batch(user.id, summary.batch_id).await?;
             Ok((
                 StatusCode::CREATED,
@@ -347,13 +347,15 @@ async fn discard(state: &AppState, user: UserId, file: Option<&(Option<String>, 
     }
 }
 
-async fn import_inline(
+/// Imports an upload held in memory (the API below the inline limit, and the web UI).
+pub(crate) async fn import_bytes(
     state: &AppState,
-    user: UserId,
+    user: &bb_core::ports::User,
     label: Option<String>,
     bytes: Vec<u8>,
     format: Option<&str>,
 ) -> Result<ImportSummary, ApiError> {
+    let user = user.id;
     let format = match format_of(&bytes, format)? {
         UploadFormat::Bookbridge => {
             return Ok(state

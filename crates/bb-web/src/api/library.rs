@@ -96,9 +96,19 @@ pub async fn edit(
     Path(id): Path<i64>,
     Json(patch): Json<ItemPatch>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    Ok(Json(
-        state.library.edit_item(user.id, ItemId(id), &patch).await?,
-    ))
+    let item = state.library.edit_item(user.id, ItemId(id), &patch).await?;
+    // Connections with write-back on get the user's own-data changes, as durable jobs.
+    state
+        .connections
+        .queue_write_back(
+            user.id,
+            &item,
+            patch.status.map(|s| s.as_str().to_owned()),
+            patch.rating,
+            patch.progress.flatten(),
+        )
+        .await?;
+    Ok(Json(item))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

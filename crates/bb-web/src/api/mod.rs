@@ -1,6 +1,7 @@
 //! The JSON API, one module per resource. Every route here is listed in `openapi.rs`.
 
 pub mod audit;
+pub mod connections;
 pub mod health;
 pub mod imports;
 pub mod library;
@@ -40,4 +41,27 @@ pub fn routes() -> Router<AppState> {
         .route("/api/library/{id}", get(library::get).patch(library::edit))
         .route("/api/library/{id}/split", post(library::split))
         .route("/api/export", get(library::export))
+        .route("/api/providers", get(connections::providers))
+        .route(
+            "/api/connections",
+            get(connections::list).post(connections::create),
+        )
+        .route(
+            "/api/connections/{id}",
+            get(connections::get)
+                .patch(connections::update)
+                .delete(connections::disconnect),
+        )
+        .route(
+            "/api/connections/{id}/complete",
+            post(connections::complete),
+        )
+        .route("/api/connections/{id}/sync", post(connections::sync))
+        .route("/api/connections/{id}/syncs", get(connections::syncs))
+        .route("/api/connections/{id}/refresh", post(connections::refresh))
+        .route("/api/jobs/{id}", get(connections::job))
+        .route(
+            "/oauth/callback/{provider}",
+            get(connections::oauth_callback),
+        )
 }

@@ -31,7 +31,11 @@ pub struct SessionInfo {
     pub username: String,
 }
 
-fn cookie(state: &AppState, value: &str, max_age_secs: i64) -> Result<HeaderValue, ApiError> {
+pub(crate) fn cookie(
+    state: &AppState,
+    value: &str,
+    max_age_secs: i64,
+) -> Result<HeaderValue, ApiError> {
     let secure = if state.web.is_https() { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
         "{}={value}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age_secs}{secure}",

@@ -16,6 +16,9 @@ use tower::ServiceExt;
 
 pub struct TestApp {
     pub state: AppState,
+    /// The vault the connections use-case seals credentials with (one master key per
+    /// database: a second vault with another key would be refused).
+    pub vault: Arc<bb_vault::Vault>,
     pub clock: Arc<ManualClock>,
     pub pool: sqlx::SqlitePool,
     _dir: tempfile::TempDir,
@@ -34,8 +37,12 @@ pub async fn app_with(public_url: &str, policy: AccountPolicy) -> TestApp {
         .create_user("alice", &SecretString::from("correct horse".to_owned()))
         .await
         .unwrap();
+    let vault = test_vault(&db.store, &dyn_clock).await;
+    let connections = connections_with_vault(&db.store, &dyn_clock, Vec::new(), vault.clone());
     TestApp {
+        vault,
         state: AppState {
+            connections,
             accounts,
             library: bb_core::library::service::Library::new(
                 db.store.clone(),
@@ -53,6 +60,51 @@ pub async fn app_with(public_url: &str, policy: AccountPolicy) -> TestApp {
         pool,
         _dir: dir,
     }
+}
+
+/// The connections use-case over `store` with these providers and a fresh master key.
+pub fn connections_with(
+    app: &TestApp,
+    clock: &Arc<dyn Clock>,
+    providers: Vec<Arc<dyn bb_core::connections::Provider>>,
+) -> bb_core::connections::Connections {
+    connections_with_vault(&app.state.store, clock, providers, app.vault.clone())
+}
+
+/// A vault over `store` with a fresh master key.
+pub async fn test_vault(
+    store: &Arc<dyn bb_core::ports::Store>,
+    clock: &Arc<dyn Clock>,
+) -> Arc<bb_vault::Vault> {
+    let ring = bb_vault::Keyring::single(bb_vault::MasterKey::generate().unwrap());
+    Arc::new(
+        bb_vault::Vault::open(ring, store.clone(), clock.clone())
+            .await
+            .unwrap(),
+    )
+}
+
+pub fn connections_with_vault(
+    store: &Arc<dyn bb_core::ports::Store>,
+    clock: &Arc<dyn Clock>,
+    providers: Vec<Arc<dyn bb_core::connections::Provider>>,
+    vault: Arc<bb_vault::Vault>,
+) -> bb_core::connections::Connections {
+    let jobs: Arc<dyn bb_core::ports::JobStore> = store.clone();
+    bb_core::connections::Connections::new(
+        store.clone(),
+        jobs,
+        vault,
+        Arc::new(bb_core::library::service::Library::new(
+            store.clone(),
+            clock.clone(),
+            bb_core::library::resolve::ResolveRules::default(),
+        )),
+        providers,
+        clock.clone(),
+        bb_core::connections::ConnectionsConfig::default(),
+        "test-worker",
+    )
 }
 
 pub async fn app() -> TestApp {

@@ -2,6 +2,7 @@
 
 mod audit;
 mod config;
+mod connections;
 mod duplicates;
 mod export;
 mod import;
@@ -17,6 +18,7 @@ use crate::cli::{Cli, Command};
 use crate::config::{Config, Overrides, ServeOverride};
 use anyhow::{Result, anyhow};
 
+#[allow(clippy::too_many_lines)] // one arm per subcommand: a table, read top to bottom
 pub async fn run(cli: Cli) -> Result<()> {
     if let Command::Config(c) = &cli.command {
         return config::run(c);
@@ -71,6 +73,34 @@ pub async fn run(cli: Cli) -> Result<()> {
             };
             library::run(&app, &user, json, filter).await
         }
+        Command::Providers { json } => connections::providers(&app, json).await,
+        Command::Connections { user, json } => connections::list(&app, &user, json).await,
+        Command::Connect {
+            provider,
+            user,
+            token,
+            username,
+            marketplace,
+        } => {
+            connections::connect(
+                &app,
+                connections::ConnectArgs {
+                    provider,
+                    user,
+                    token,
+                    username,
+                    marketplace,
+                },
+            )
+            .await
+        }
+        Command::Sync { connection, user } => connections::sync(&app, &connection, &user).await,
+        Command::Disconnect {
+            connection,
+            user,
+            keep_data,
+            delete_data: _,
+        } => connections::disconnect(&app, &connection, &user, keep_data).await,
         Command::Imports(args) => {
             let user = args
                 .user

@@ -8,7 +8,9 @@ use std::sync::Arc;
 pub async fn run(app: App) -> Result<()> {
     // Refuse to start with a wrong master key before accepting any request.
     let (_vault, _) = app.vault().await?;
+    let connections = app.connections().await?;
     let state = AppState {
+        connections: connections.clone(),
         accounts: app.accounts.clone(),
         store: app.store.clone(),
         clock: app.clock.clone(),
@@ -25,36 +27,38 @@ pub async fn run(app: App) -> Result<()> {
     tracing::info!(%addr, "listening on http://{addr}");
     // Tests and scripts read this line to find a port chosen by the OS.
     println!("listening on http://{addr}");
-    // Background jobs (large imports) run beside the server and stop with it.
-    let (stop_jobs, jobs_stopped) = tokio::sync::oneshot::channel::<()>();
-    let runner = jobs_runner(&app);
+    // Sync jobs, schedules and keep-alive refreshes run beside the web server and stop
+    // with it (a running job is finished first).
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let runner = app.job_runner(&connections);
+    let mut runner_stop = stop_rx.clone();
     let jobs = tokio::spawn(async move {
         runner
-            .run_forever(async {
-                let _ = jobs_stopped.await;
+            .run_forever(async move {
+                let _ = runner_stop.wait_for(|s| *s).await;
             })
             .await;
     });
-    bb_web::serve(listener, state, shutdown_signal())
-        .await
-        .context("the server failed")?;
-    let _ = stop_jobs.send(());
+    let keepalive_connections = connections.clone();
+    let mut keepalive_stop = stop_rx;
+    let keepalive = tokio::spawn(async move {
+        loop {
+            if let Err(e) = keepalive_connections.keepalive().await {
+                tracing::warn!(error = %e, "keep-alive refresh pass failed");
+            }
+            tokio::select! {
+                _ = keepalive_stop.wait_for(|s| *s) => return,
+                () = tokio::time::sleep(std::time::Duration::from_mins(10)) => {}
+            }
+        }
+    });
+    let served = bb_web::serve(listener, state, shutdown_signal()).await;
+    let _ = stop_tx.send(true);
     let _ = jobs.await;
+    let _ = keepalive.await;
+    served.context("the server failed")?;
     tracing::info!("stopped");
     Ok(())
-}
-
-fn jobs_runner(app: &App) -> bb_jobs::JobRunner {
-    let worker = format!("serve-{}", std::process::id());
-    bb_jobs::JobRunner::new(
-        app.store.clone(),
-        app.clock.clone(),
-        bb_jobs::RunnerConfig::new(worker),
-    )
-    .with_handler(
-        bb_core::library::service::IMPORT_JOB,
-        Arc::new(bb_web::import_job::ImportJob::new(app.library.clone())),
-    )
 }
 
 async fn shutdown_signal() {

@@ -35,8 +35,10 @@ pub struct Peer {
     http: reqwest::Client,
 }
 
+/// This folder, found from the including test crate's manifest (bb-providers and bb-web
+/// both include this file).
 fn peer_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/peers/oidc")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bb-providers/tests/peers/oidc")
 }
 
 fn skip(reason: &str) -> Option<Peer> {

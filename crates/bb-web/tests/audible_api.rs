@@ -1,0 +1,283 @@
+//! Audible through the real router and the connections use-case, against the fake
+//! Audible: pick a marketplace, get Amazon's own sign-in address, paste the maplanding
+//! address back (bad pastes get clear errors and store nothing), sync as a job, and
+//! disconnect, which deregisters exactly this device.
+
+#![allow(clippy::unwrap_used, clippy::too_many_lines)] // one connection's life, in order
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use bb_core::clock::Clock;
+use bb_core::connections::{Provider, SYNC_JOB_KIND};
+use bb_jobs::{ConnectionSyncHandler, JobRunner, RunnerConfig};
+use bb_providers::audible::{AudibleConfig, AudibleProvider};
+use bb_providers::http::{HttpSettings, build_client};
+use bb_testkit::audible::{self as fake, FakeAudibleConfig};
+use common::{Reply, TestApp, connections_with};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+async fn call(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    cookie: &str,
+    body: Option<&Value>,
+) -> Reply {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::COOKIE, cookie)
+        .header(header::ORIGIN, "http://127.0.0.1:8080");
+    let body = match body {
+        Some(b) => {
+            req = req.header(header::CONTENT_TYPE, "application/json");
+            Body::from(b.to_string())
+        }
+        None => Body::empty(),
+    };
+    app.send(req.body(body).unwrap()).await
+}
+
+#[tokio::test]
+async fn audible_paste_flow_sync_and_disconnect_over_http() {
+    let mut app = common::app().await;
+    let clock: Arc<dyn Clock> = app.clock.clone();
+    let fake = fake::start(FakeAudibleConfig::new(clock.clone(), 30)).await;
+    let provider: Arc<dyn Provider> = Arc::new(AudibleProvider::new(
+        AudibleConfig {
+            auth_base_url: Some(fake.base_url.clone()),
+            api_base_url: Some(fake.base_url.clone()),
+        },
+        build_client(HttpSettings::default()).unwrap(),
+        clock.clone(),
+    ));
+    app.state.connections = connections_with(&app, &clock, vec![provider]);
+    let r = app.login("alice", "correct horse").await;
+    let cookie = common::session_cookie(&r);
+
+    let r = call(
+        &app,
+        "POST",
+        "/api/connections",
+        &cookie,
+        Some(&json!({"provider": "audible", "marketplace": "us"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["state"], "pending");
+    let id = r.body["id"].as_i64().unwrap();
+    let url = r.body["authorize_url"].as_str().unwrap().to_owned();
+    assert!(
+        url.starts_with("https://www.amazon.com/ap/signin?"),
+        "Amazon's own sign-in: {url}"
+    );
+
+    // A pasted address that is not the landing page: a clear error, nothing stored, and
+    // the flow stays open for the right paste.
+    let r = call(
+        &app,
+        "POST",
+        &format!("/api/connections/{id}/complete"),
+        &cookie,
+        Some(&json!({"redirect_url": "https://www.amazon.com/"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("maplanding"),
+        "{}",
+        r.body
+    );
+    let view = call(
+        &app,
+        "GET",
+        &format!("/api/connections/{id}"),
+        &cookie,
+        None,
+    )
+    .await
+    .body;
+    assert_eq!(view["state"], "pending", "{view}");
+
+    let landing = fake.sign_in(&url).unwrap();
+    let r = call(
+        &app,
+        "POST",
+        &format!("/api/connections/{id}/complete"),
+        &cookie,
+        Some(&json!({"redirect_url": landing})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["state"], "active");
+    assert!(
+        r.body["notice"]
+            .as_str()
+            .unwrap()
+            .contains("Amazon lists bookbridge among your devices"),
+        "{}",
+        r.body
+    );
+    assert_eq!(fake.active_devices(), 1);
+    let text = r.body.to_string();
+    assert!(
+        !text.contains("adp_token") && !text.contains("refresh_token"),
+        "{text}"
+    );
+
+    // The code in that address is spent: pasting it into a new flow says so.
+    let r = call(
+        &app,
+        "POST",
+        "/api/connections",
+        &cookie,
+        Some(&json!({"provider": "audible", "marketplace": "us"})),
+    )
+    .await;
+    let id2 = r.body["id"].as_i64().unwrap();
+    let r = call(
+        &app,
+        "POST",
+        &format!("/api/connections/{id2}/complete"),
+        &cookie,
+        Some(&json!({"redirect_url": landing})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(fake.active_devices(), 1, "no second device registered");
+
+    // Linking queued the first sync.
+    let jobs: Arc<dyn bb_core::ports::JobStore> = app.state.store.clone();
+    JobRunner::new(jobs, clock.clone(), RunnerConfig::new("test"))
+        .with_handler(
+            SYNC_JOB_KIND,
+            Arc::new(ConnectionSyncHandler::new(app.state.connections.clone())),
+        )
+        .drain()
+        .await
+        .unwrap();
+    let lib = call(
+        &app,
+        "GET",
+        "/api/library?per_page=100&format=audiobook",
+        &cookie,
+        None,
+    )
+    .await;
+    assert!(lib.body["total"].as_u64().unwrap() >= 30, "{}", lib.body);
+
+    // Disconnect deregisters exactly this device, then removes its data.
+    let r = call(
+        &app,
+        "DELETE",
+        &format!("/api/connections/{id}?data=delete"),
+        &cookie,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["revoked"], true);
+    assert_eq!(
+        fake.deregister_bodies(),
+        vec![json!({"deregister_all_existing_accounts": false})]
+    );
+    assert_eq!(fake.active_devices(), 0);
+    let lib = call(&app, "GET", "/api/library?per_page=100", &cookie, None).await;
+    assert_eq!(lib.body["total"], 0, "{}", lib.body);
+}
+
+#[tokio::test]
+async fn a_revocation_amazon_cannot_take_now_is_retried_then_the_credentials_go() {
+    let mut app = common::app().await;
+    let clock: Arc<dyn Clock> = app.clock.clone();
+    let fake = fake::start(FakeAudibleConfig::new(clock.clone(), 3)).await;
+    let provider: Arc<dyn Provider> = Arc::new(AudibleProvider::new(
+        AudibleConfig {
+            auth_base_url: Some(fake.base_url.clone()),
+            api_base_url: Some(fake.base_url.clone()),
+        },
+        build_client(HttpSettings::default()).unwrap(),
+        clock.clone(),
+    ));
+    app.state.connections = connections_with(&app, &clock, vec![provider]);
+    let r = app.login("alice", "correct horse").await;
+    let cookie = common::session_cookie(&r);
+    let r = call(
+        &app,
+        "POST",
+        "/api/connections",
+        &cookie,
+        Some(&json!({"provider": "audible", "marketplace": "de"})),
+    )
+    .await;
+    let id = r.body["id"].as_i64().unwrap();
+    let landing = fake
+        .sign_in(r.body["authorize_url"].as_str().unwrap())
+        .unwrap();
+    let r = call(
+        &app,
+        "POST",
+        &format!("/api/connections/{id}/complete"),
+        &cookie,
+        Some(&json!({"redirect_url": landing})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    // Amazon answers the disconnect with its HTML 503 page.
+    fake.fail_next(fake::Failure::Html503);
+    let r = call(
+        &app,
+        "DELETE",
+        &format!("/api/connections/{id}?data=keep"),
+        &cookie,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["revoked"], false);
+    assert_eq!(r.body["revocation_retry"], true, "{}", r.body);
+    assert_eq!(fake.active_devices(), 1);
+    // The connection's own credentials are gone at once; only the retry's copy remains.
+    let (creds, kept): (Option<Vec<u8>>, i64) = sqlx::query_as(
+        "SELECT (SELECT credentials FROM connections WHERE id = $1), \
+         (SELECT COUNT(*) FROM secrets WHERE name = 'connection/' || $1 || '/revoke')",
+    )
+    .bind(id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(creds.is_none());
+    assert_eq!(kept, 1);
+
+    // Later, the retry job deregisters the device and deletes the kept copy.
+    app.clock.advance(chrono::Duration::minutes(5));
+    let jobs: Arc<dyn bb_core::ports::JobStore> = app.state.store.clone();
+    JobRunner::new(jobs, clock.clone(), RunnerConfig::new("test"))
+        .with_handler(
+            bb_core::connections::REVOKE_JOB_KIND,
+            Arc::new(bb_jobs::ConnectionRevokeHandler::new(
+                app.state.connections.clone(),
+            )),
+        )
+        .drain()
+        .await
+        .unwrap();
+    assert_eq!(fake.active_devices(), 0, "deregistered on retry");
+    assert_eq!(
+        fake.deregister_bodies().last().unwrap(),
+        &json!({"deregister_all_existing_accounts": false})
+    );
+    let kept: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM secrets WHERE name LIKE 'connection/%/revoke'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(kept, 0);
+}
