@@ -3,7 +3,9 @@
 //!
 //! Import speed comes from the caller handing over one [`LibraryWrite`] per chunk (one
 //! transaction), statements that repeat with the same text (sqlx keeps them prepared per
-//! connection), and multi-row inserts for index keys. Lists of ids or keys are bound as
+//! connection), and multi-row inserts: new items get their ids reserved first (the only
+//! part that differs per backend, passed to the macro), so they, their keys, sources and
+//! source versions go in many rows to a statement. Lists of ids or keys are bound as
 //! `$N` placeholders in slices of [`IN_SLICE`], below both backends' parameter limits.
 //!
 //! [`LibraryWrite`]: bb_core::ports::LibraryWrite
@@ -14,6 +16,49 @@ use bb_core::library::resolve::SourceKind;
 
 /// Most values bound into one `IN (…)` list.
 pub(crate) const IN_SLICE: usize = 900;
+
+/// Rows per multi-row insert of items (six values each; other tables take a few times
+/// as many narrower rows): far below both backends' parameter limits, and large enough that
+/// statement overhead disappears.
+pub(crate) const ROWS_PER_INSERT: usize = 100;
+
+/// SQLite: take the write lock when the transaction starts, so ids reserved from `MAX(id)`
+/// stay free until it commits.
+pub(crate) const BEGIN_WRITE_SQLITE: &str = "BEGIN IMMEDIATE";
+pub(crate) const RESERVE_ITEM_IDS_SQLITE: &str = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL \
+     SELECT i + 1 FROM n WHERE i < $1) \
+     SELECT (SELECT COALESCE(MAX(id), 0) FROM library_items) + i FROM n";
+/// Postgres: the identity sequence hands out ids safely under concurrency.
+pub(crate) const BEGIN_WRITE_POSTGRES: &str = "BEGIN";
+pub(crate) const RESERVE_ITEM_IDS_POSTGRES: &str =
+    "SELECT nextval(pg_get_serial_sequence('library_items', 'id')) FROM generate_series(1, $1)";
+
+/// `(…), (…)` for `rows` rows of `cols` values each: `$1, $2, …` in order, or for SQLite
+/// anonymous `?`s, as sqlx looks up every named SQLite parameter by a linear scan of the
+/// statement's names, which makes a wide multi-row insert quadratic. Values are bound row
+/// by row in column order either way.
+pub(crate) fn values_list(anonymous: bool, rows: usize, cols: usize) -> String {
+    let mut out = String::with_capacity(rows * cols * 6);
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                out.push_str(", ");
+            }
+            if anonymous {
+                out.push('?');
+            } else {
+                out.push('$');
+                out.push_str(&(r * cols + c + 1).to_string());
+            }
+        }
+        out.push(')');
+    }
+    out
+}
 
 /// `$from, $from+1, …` for `n` values.
 pub(crate) fn placeholders(from: usize, n: usize) -> String {
@@ -60,13 +105,13 @@ pub(crate) fn kind_parse(s: &str) -> SourceKind {
 }
 
 macro_rules! impl_library_store {
-    ($store:ident) => {
+    ($store:ident, $begin_write:expr, $reserve_item_ids:expr, $anonymous_params:expr) => {
         mod library_store {
             use super::$store;
             use crate::backend_err;
             use crate::library::{
-                IN_SLICE, join_record, json_err, kind_parse, kind_str, placeholders,
-                split_record,
+                IN_SLICE, ROWS_PER_INSERT, join_record, json_err, kind_parse, kind_str,
+                placeholders, split_record, values_list,
             };
             use crate::time::{from_ms, to_ms};
             use async_trait::async_trait;
@@ -76,8 +121,8 @@ macro_rules! impl_library_store {
             use bb_core::library::resolve::ManualEdits;
             use bb_core::ports::{
                 BatchCounts, BatchState, CandidateItem, DuplicateState, ImportBatch, ItemQuery,
-                ItemRef, LibraryStore, LibraryWrite, PossibleDuplicate, SourceOp, StoreResult,
-                StoredItem, StoredSource,
+                ItemRef, LibraryStore, LibraryWrite, PossibleDuplicate, SourceOp, SourceWrite,
+                StoreResult, StoredItem, StoredSource,
             };
             use chrono::{DateTime, Utc};
             use sqlx::Row;
@@ -163,6 +208,59 @@ macro_rules! impl_library_store {
                     created_at: from_ms(r.try_get("created_at").map_err(be)?),
                     updated_at: from_ms(r.try_get("updated_at").map_err(be)?),
                 })
+            }
+
+
+            fn candidate_from_row<R: Row>(r: &R) -> StoreResult<MatchCandidate>
+            where
+                for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+                for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+                for<'a> &'a str: sqlx::ColumnIndex<R>,
+            {
+                let keys: String = r.try_get("match_keys").map_err(be)?;
+                let mut c: MatchCandidate = serde_json::from_str(&keys).map_err(|e| json_err(&e))?;
+                c.item = r.try_get("id").map_err(be)?;
+                c.never_merge_with.clear();
+                Ok(c)
+            }
+
+            /// Fills in the pairs the user split, for candidates found by id.
+            async fn never_merge_into(
+                store: &$store,
+                user: UserId,
+                mut found: HashMap<i64, MatchCandidate>,
+            ) -> StoreResult<Vec<CandidateItem>> {
+                let ids: Vec<i64> = found.keys().copied().collect();
+                for slice in ids.chunks(IN_SLICE) {
+                    let list = placeholders(2, slice.len());
+                    let sql = format!(
+                        "SELECT item_a, item_b FROM never_merge WHERE user_id = $1 \
+                         AND (item_a IN ({list}) OR item_b IN ({list}))"
+                    );
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user.0);
+                    for id in slice {
+                        q = q.bind(*id);
+                    }
+                    for r in q.fetch_all(&store.pool).await.map_err(be)? {
+                        let a: i64 = r.try_get("item_a").map_err(be)?;
+                        let b: i64 = r.try_get("item_b").map_err(be)?;
+                        if let Some(c) = found.get_mut(&a) {
+                            c.never_merge_with.insert(b);
+                        }
+                        if let Some(c) = found.get_mut(&b) {
+                            c.never_merge_with.insert(a);
+                        }
+                    }
+                }
+                let mut out: Vec<CandidateItem> = found
+                    .into_iter()
+                    .map(|(id, candidate)| CandidateItem {
+                        item: ItemId(id),
+                        candidate,
+                    })
+                    .collect();
+                out.sort_by_key(|c| c.item);
+                Ok(out)
             }
 
             fn duplicate_from_row<R: Row>(r: &R) -> StoreResult<PossibleDuplicate>
@@ -274,6 +372,117 @@ macro_rules! impl_library_store {
                     Ok(())
                 }
 
+                async fn set_batch_state(
+                    &self,
+                    user: UserId,
+                    batch: BatchId,
+                    state: BatchState,
+                    errors: Option<&serde_json::Value>,
+                    now: DateTime<Utc>,
+                ) -> StoreResult<bool> {
+                    let errors = errors
+                        .map(|e| serde_json::to_string(e).map_err(|e| json_err(&e)))
+                        .transpose()?;
+                    let finished = matches!(state, BatchState::Done | BatchState::Failed)
+                        .then_some(to_ms(now));
+                    let done = sqlx::query(
+                        "UPDATE import_batches SET state = $1, errors = COALESCE($2, errors), \
+                         finished_at = COALESCE($3, finished_at) WHERE id = $4 AND user_id = $5",
+                    )
+                    .bind(state.as_str())
+                    .bind(errors)
+                    .bind(finished)
+                    .bind(batch.0)
+                    .bind(user.0)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(be)?;
+                    Ok(done.rows_affected() > 0)
+                }
+
+                async fn set_batch_counts(
+                    &self,
+                    user: UserId,
+                    batch: BatchId,
+                    counts: &BatchCounts,
+                ) -> StoreResult<()> {
+                    let counts = serde_json::to_string(counts).map_err(|e| json_err(&e))?;
+                    sqlx::query("UPDATE import_batches SET counts = $1 WHERE id = $2 AND user_id = $3")
+                        .bind(counts)
+                        .bind(batch.0)
+                        .bind(user.0)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(be)?;
+                    Ok(())
+                }
+
+                async fn delete_batch(&self, user: UserId, batch: BatchId) -> StoreResult<bool> {
+                    let done = sqlx::query("DELETE FROM import_batches WHERE id = $1 AND user_id = $2")
+                        .bind(batch.0)
+                        .bind(user.0)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(be)?;
+                    Ok(done.rows_affected() > 0)
+                }
+
+                async fn put_upload_chunk(
+                    &self,
+                    user: UserId,
+                    batch: BatchId,
+                    seq: u32,
+                    data: &[u8],
+                ) -> StoreResult<()> {
+                    let done = sqlx::query(
+                        "INSERT INTO import_uploads (batch_id, seq, data) SELECT id, $1, $2 \
+                         FROM import_batches WHERE id = $3 AND user_id = $4",
+                    )
+                    .bind(i64::from(seq))
+                    .bind(data)
+                    .bind(batch.0)
+                    .bind(user.0)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(be)?;
+                    if done.rows_affected() == 0 {
+                        return Err(StoreError::NotFound);
+                    }
+                    Ok(())
+                }
+
+                async fn upload_chunk(
+                    &self,
+                    user: UserId,
+                    batch: BatchId,
+                    seq: u32,
+                ) -> StoreResult<Option<Vec<u8>>> {
+                    sqlx::query_scalar(
+                        "SELECT u.data FROM import_uploads u JOIN import_batches b \
+                         ON b.id = u.batch_id WHERE u.batch_id = $1 AND u.seq = $2 \
+                         AND b.user_id = $3",
+                    )
+                    .bind(batch.0)
+                    .bind(i64::from(seq))
+                    .bind(user.0)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(be)
+                }
+
+                async fn delete_upload(&self, user: UserId, batch: BatchId) -> StoreResult<()> {
+                    sqlx::query(
+                        "DELETE FROM import_uploads WHERE batch_id IN \
+                         (SELECT id FROM import_batches WHERE id = $1 AND user_id = $2)",
+                    )
+                    .bind(batch.0)
+                    .bind(user.0)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(be)?;
+                    Ok(())
+                }
+
                 async fn list_batches(&self, user: UserId) -> StoreResult<Vec<ImportBatch>> {
                     let sql = format!(
                         "SELECT {BATCH_COLUMNS} FROM import_batches WHERE user_id = $1 \
@@ -328,45 +537,60 @@ macro_rules! impl_library_store {
                             if found.contains_key(&id) {
                                 continue;
                             }
-                            let keys: String = r.try_get("match_keys").map_err(be)?;
-                            let mut c: MatchCandidate =
-                                serde_json::from_str(&keys).map_err(|e| json_err(&e))?;
-                            c.item = id;
-                            c.never_merge_with.clear();
-                            found.insert(id, c);
+                            found.insert(id, candidate_from_row(&r)?);
                         }
                     }
-                    let ids: Vec<i64> = found.keys().copied().collect();
-                    for slice in ids.chunks(IN_SLICE) {
-                        let list = placeholders(2, slice.len());
+                    never_merge_into(self, user, found).await
+                }
+
+                async fn match_candidates(
+                    &self,
+                    user: UserId,
+                    items: &[ItemId],
+                ) -> StoreResult<Vec<CandidateItem>> {
+                    let mut found: HashMap<i64, MatchCandidate> = HashMap::new();
+                    for slice in items.chunks(IN_SLICE) {
                         let sql = format!(
-                            "SELECT item_a, item_b FROM never_merge WHERE user_id = $1 \
-                             AND (item_a IN ({list}) OR item_b IN ({list}))"
+                            "SELECT id, match_keys FROM library_items WHERE user_id = $1 \
+                             AND id IN ({})",
+                            placeholders(2, slice.len())
                         );
                         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user.0);
-                        for id in slice {
-                            q = q.bind(*id);
+                        for i in slice {
+                            q = q.bind(i.0);
                         }
                         for r in q.fetch_all(&self.pool).await.map_err(be)? {
-                            let a: i64 = r.try_get("item_a").map_err(be)?;
-                            let b: i64 = r.try_get("item_b").map_err(be)?;
-                            if let Some(c) = found.get_mut(&a) {
-                                c.never_merge_with.insert(b);
-                            }
-                            if let Some(c) = found.get_mut(&b) {
-                                c.never_merge_with.insert(a);
-                            }
+                            let c = candidate_from_row(&r)?;
+                            found.insert(c.item, c);
                         }
                     }
-                    let mut out: Vec<CandidateItem> = found
-                        .into_iter()
-                        .map(|(id, candidate)| CandidateItem {
-                            item: ItemId(id),
-                            candidate,
+                    never_merge_into(self, user, found).await
+                }
+
+                async fn match_candidates_after(
+                    &self,
+                    user: UserId,
+                    after: Option<ItemId>,
+                    limit: u64,
+                ) -> StoreResult<Vec<CandidateItem>> {
+                    let rows = sqlx::query(
+                        "SELECT id, match_keys FROM library_items WHERE user_id = $1 \
+                         AND id > $2 ORDER BY id LIMIT $3",
+                    )
+                    .bind(user.0)
+                    .bind(after.map_or(0, |a| a.0))
+                    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(be)?;
+                    rows.iter()
+                        .map(|r| {
+                            candidate_from_row(r).map(|c| CandidateItem {
+                                item: ItemId(c.item),
+                                candidate: c,
+                            })
                         })
-                        .collect();
-                    out.sort_by_key(|c| c.item);
-                    Ok(out)
+                        .collect()
                 }
 
                 async fn sources_by_keys(
@@ -478,7 +702,7 @@ macro_rules! impl_library_store {
                     write: &LibraryWrite,
                 ) -> StoreResult<Vec<ItemId>> {
                     let now = to_ms(write.now);
-                    let mut tx = self.pool.begin().await.map_err(be)?;
+                    let mut tx = self.pool.begin_with($begin_write).await.map_err(be)?;
                     let item_writes: HashMap<ItemRef, usize> = write
                         .items
                         .iter()
@@ -486,34 +710,51 @@ macro_rules! impl_library_store {
                         .map(|(i, w)| (w.item, i))
                         .collect();
 
-                    // New items go in complete, so they need no second statement.
+                    // New items get ids reserved up front, then go in complete, many rows
+                    // to a statement.
                     let mut created: Vec<ItemId> = Vec::with_capacity(write.new_items);
-                    for n in 0..write.new_items {
-                        let w = item_writes
-                            .get(&ItemRef::New(n))
-                            .map(|i| &write.items[*i])
-                            .ok_or(StoreError::Backend(format!("new item {n} has no data")))?;
-                        let resolved =
-                            serde_json::to_string(&w.resolved).map_err(|e| json_err(&e))?;
-                        let keys =
-                            serde_json::to_string(&w.candidate).map_err(|e| json_err(&e))?;
-                        let id: i64 = sqlx::query_scalar(
-                            "INSERT INTO library_items (user_id, resolved, match_keys, \
-                             sort_title, search_text, status, created_by, created_at, updated_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
-                        )
-                        .bind(user.0)
-                        .bind(resolved)
-                        .bind(keys)
-                        .bind(&w.sort_title)
-                        .bind(&w.search_text)
-                        .bind(w.status.as_deref())
-                        .bind(write.created_by.map(|b| b.0))
-                        .bind(now)
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(be)?;
-                        created.push(ItemId(id));
+                    if write.new_items > 0 {
+                        let mut ids: Vec<i64> = sqlx::query_scalar($reserve_item_ids)
+                            .bind(i64::try_from(write.new_items).unwrap_or(i64::MAX))
+                            .fetch_all(&mut *tx)
+                            .await
+                            .map_err(be)?;
+                        if ids.len() != write.new_items {
+                            return Err(StoreError::Backend("could not reserve item ids".into()));
+                        }
+                        ids.sort_unstable();
+                        created = ids.into_iter().map(ItemId).collect();
+                        let mut news = Vec::with_capacity(write.new_items);
+                        for (n, id) in created.iter().enumerate() {
+                            let w = item_writes
+                                .get(&ItemRef::New(n))
+                                .map(|i| &write.items[*i])
+                                .ok_or(StoreError::Backend(format!("new item {n} has no data")))?;
+                            news.push((id.0, w));
+                        }
+                        for slice in news.chunks(ROWS_PER_INSERT) {
+                            let sql = format!(
+                                "INSERT INTO library_items (id, user_id, resolved, match_keys, \
+                                 sort_title, search_text, status, created_by, created_at, \
+                                 updated_at) VALUES {}",
+                                values_list($anonymous_params, slice.len(), 10)
+                            );
+                            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                            for (id, w) in slice {
+                                q = q
+                                    .bind(*id)
+                                    .bind(user.0)
+                                    .bind(w.resolved.as_str())
+                                    .bind(serde_json::to_string(&w.candidate).map_err(|e| json_err(&e))?)
+                                    .bind(w.sort_title.as_str())
+                                    .bind(w.search_text.as_str())
+                                    .bind(w.status.as_deref())
+                                    .bind(write.created_by.map(|b| b.0))
+                                    .bind(now)
+                                    .bind(now);
+                            }
+                            q.execute(&mut *tx).await.map_err(be)?;
+                        }
                     }
                     let real = |r: ItemRef| -> StoreResult<i64> {
                         match r {
@@ -525,11 +766,10 @@ macro_rules! impl_library_store {
                         }
                     };
 
+                    let mut all_keys: Vec<(i64, &str)> = Vec::new();
                     for w in &write.items {
                         let item = real(w.item)?;
                         if let ItemRef::Existing(id) = w.item {
-                            let resolved =
-                                serde_json::to_string(&w.resolved).map_err(|e| json_err(&e))?;
                             let keys =
                                 serde_json::to_string(&w.candidate).map_err(|e| json_err(&e))?;
                             let done = sqlx::query(
@@ -537,7 +777,7 @@ macro_rules! impl_library_store {
                                  sort_title = $3, search_text = $4, status = $5, updated_at = $6 \
                                  WHERE id = $7 AND user_id = $8",
                             )
-                            .bind(resolved)
+                            .bind(w.resolved.as_str())
                             .bind(keys)
                             .bind(&w.sort_title)
                             .bind(&w.search_text)
@@ -557,43 +797,67 @@ macro_rules! impl_library_store {
                                 .await
                                 .map_err(be)?;
                         }
-                        let keys: Vec<&String> =
-                            w.keys.iter().collect::<BTreeSet<_>>().into_iter().collect();
-                        // Three values per row; slices keep the statement shapes few.
-                        for slice in keys.chunks(64) {
-                            let values = (0..slice.len())
-                                .map(|i| format!("($1, $2, ${})", i + 3))
-                                .collect::<Vec<_>>()
-                                .join(", ");
-                            let sql = format!(
-                                "INSERT INTO library_item_keys (user_id, item_id, key) VALUES {values}"
-                            );
-                            let mut q =
-                                sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user.0).bind(item);
-                            for k in slice {
-                                q = q.bind(k.as_str());
-                            }
-                            q.execute(&mut *tx).await.map_err(be)?;
+                        let keys: BTreeSet<&str> = w.keys.iter().map(String::as_str).collect();
+                        all_keys.extend(keys.into_iter().map(|k| (item, k)));
+                    }
+                    for slice in all_keys.chunks(ROWS_PER_INSERT * 3) {
+                        let sql = format!(
+                            "INSERT INTO library_item_keys (user_id, item_id, key) VALUES {}",
+                            values_list($anonymous_params, slice.len(), 3)
+                        );
+                        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                        for (item, key) in slice {
+                            q = q.bind(user.0).bind(*item).bind(*key);
                         }
+                        q.execute(&mut *tx).await.map_err(be)?;
                     }
 
+                    // Sources: new ones many to a statement, their ids read back by their
+                    // (provider, key), which is unique per user.
+                    let mut inserts: Vec<(i64, &str, &str)> = Vec::new();
+                    for s in &write.sources {
+                        if let SourceOp::Insert {
+                            item,
+                            provider,
+                            source_key,
+                        } = &s.op
+                        {
+                            inserts.push((real(*item)?, provider.as_str(), source_key.as_str()));
+                        }
+                    }
+                    let mut inserted: HashMap<(String, String), i64> =
+                        HashMap::with_capacity(inserts.len());
+                    for slice in inserts.chunks(ROWS_PER_INSERT * 2) {
+                        let sql = format!(
+                            "INSERT INTO item_sources (user_id, item_id, provider, source_key) \
+                             VALUES {} RETURNING id, provider, source_key",
+                            values_list($anonymous_params, slice.len(), 4)
+                        );
+                        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                        for (item, provider, key) in slice {
+                            q = q.bind(user.0).bind(*item).bind(*provider).bind(*key);
+                        }
+                        for r in q.fetch_all(&mut *tx).await.map_err(be)? {
+                            inserted.insert(
+                                (
+                                    r.try_get("provider").map_err(be)?,
+                                    r.try_get("source_key").map_err(be)?,
+                                ),
+                                r.try_get("id").map_err(be)?,
+                            );
+                        }
+                    }
+                    let mut versions: Vec<(i64, &SourceWrite)> =
+                        Vec::with_capacity(write.sources.len());
                     for s in &write.sources {
                         let source_id = match &s.op {
                             SourceOp::Insert {
-                                item,
                                 provider,
                                 source_key,
-                            } => sqlx::query_scalar::<_, i64>(
-                                "INSERT INTO item_sources (user_id, item_id, provider, source_key) \
-                                 VALUES ($1, $2, $3, $4) RETURNING id",
-                            )
-                            .bind(user.0)
-                            .bind(real(*item)?)
-                            .bind(provider)
-                            .bind(source_key)
-                            .fetch_one(&mut *tx)
-                            .await
-                            .map_err(be)?,
+                                ..
+                            } => *inserted
+                                .get(&(provider.clone(), source_key.clone()))
+                                .ok_or(StoreError::Backend("a new source has no id".into()))?,
                             SourceOp::Update { id } => {
                                 let owned: Option<i64> = sqlx::query_scalar(
                                     "SELECT id FROM item_sources WHERE id = $1 AND user_id = $2",
@@ -606,20 +870,26 @@ macro_rules! impl_library_store {
                                 owned.ok_or(StoreError::NotFound)?
                             }
                         };
-                        let (mapped, raw) = split_record(&s.record)?;
-                        sqlx::query(
+                        versions.push((source_id, s));
+                    }
+                    for slice in versions.chunks(ROWS_PER_INSERT) {
+                        let sql = format!(
                             "INSERT INTO item_source_versions (source_id, origin_kind, origin_id, \
-                             record, raw, seen_at) VALUES ($1, $2, $3, $4, $5, $6)",
-                        )
-                        .bind(source_id)
-                        .bind(kind_str(s.origin_kind))
-                        .bind(s.origin_id)
-                        .bind(mapped)
-                        .bind(raw)
-                        .bind(to_ms(s.seen_at))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(be)?;
+                             record, raw, seen_at) VALUES {}",
+                            values_list($anonymous_params, slice.len(), 6)
+                        );
+                        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                        for (source_id, s) in slice {
+                            let (mapped, raw) = split_record(&s.record)?;
+                            q = q
+                                .bind(*source_id)
+                                .bind(kind_str(s.origin_kind))
+                                .bind(s.origin_id)
+                                .bind(mapped)
+                                .bind(raw)
+                                .bind(to_ms(s.seen_at));
+                        }
+                        q.execute(&mut *tx).await.map_err(be)?;
                     }
 
                     for (source, to) in &write.moves {
@@ -693,6 +963,19 @@ macro_rules! impl_library_store {
                             .execute(&mut *tx)
                             .await
                             .map_err(be)?;
+                    }
+
+                    if let Some((batch, counts)) = &write.batch_counts {
+                        let counts = serde_json::to_string(counts).map_err(|e| json_err(&e))?;
+                        sqlx::query(
+                            "UPDATE import_batches SET counts = $1 WHERE id = $2 AND user_id = $3",
+                        )
+                        .bind(counts)
+                        .bind(batch.0)
+                        .bind(user.0)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(be)?;
                     }
 
                     tx.commit().await.map_err(be)?;

@@ -38,6 +38,11 @@ impl PgStore {
 }
 
 crate::ports::impl_store_ports!(PgStore);
-crate::library::impl_library_store!(PgStore);
+crate::library::impl_library_store!(
+    PgStore,
+    crate::library::BEGIN_WRITE_POSTGRES,
+    crate::library::RESERVE_ITEM_IDS_POSTGRES,
+    false
+);
 crate::jobs::impl_job_store!(PgStore, sqlx::Postgres, crate::jobs::CLAIM_POSTGRES);
 crate::connections::impl_connection_store!(PgStore, sqlx::Postgres);

@@ -44,7 +44,7 @@ fn record(id: &str, title: &str) -> SourceRecord {
 fn item_write(item: ItemRef, title: &str, keys: &[&str]) -> ItemWrite {
     ItemWrite {
         item,
-        resolved: serde_json::json!({"title": title}),
+        resolved: serde_json::json!({"title": title}).to_string(),
         candidate: MatchCandidate {
             item: 0,
             ..MatchCandidate::default()
@@ -147,6 +147,32 @@ async fn batches_items_sources_and_keys_round_trip() {
                     .unwrap()
                     .is_empty()
             );
+
+            // An import's match index reads every item's keys in id order (new items get
+            // ids in the order of the write), and the items it hits by id.
+            let page = s.match_candidates_after(alice, None, 1).await.unwrap();
+            assert_eq!(
+                page.iter().map(|c| c.item).collect::<Vec<_>>(),
+                vec![ids[0]]
+            );
+            let page = s
+                .match_candidates_after(alice, Some(ids[0]), 10)
+                .await
+                .unwrap();
+            assert_eq!(
+                page.iter().map(|c| c.item).collect::<Vec<_>>(),
+                vec![ids[1]]
+            );
+            assert!(
+                s.match_candidates_after(bob, None, 10)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+            let by_id = s.match_candidates(alice, &[ids[1]]).await.unwrap();
+            assert_eq!(by_id.len(), 1);
+            assert_eq!(by_id[0].candidate.item, ids[1].0);
+            assert!(s.match_candidates(bob, &ids).await.unwrap().is_empty());
 
             // Sources come back with their raw record, by key and by item.
             let by_key = s

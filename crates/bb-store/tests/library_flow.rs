@@ -752,3 +752,242 @@ mod round_trip {
         }
     }
 }
+
+/// An ISBN-13 with a valid check digit from a 9-digit body.
+fn isbn13(n: u64) -> String {
+    let body = format!("978{:09}", n % 1_000_000_000);
+    let sum: u32 = body
+        .bytes()
+        .enumerate()
+        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 1 } else { 3 })
+        .sum();
+    format!("{body}{}", (10 - sum % 10) % 10)
+}
+
+/// A Goodreads export of `(book id, title, author, isbn13)` rows.
+fn goodreads_csv(rows: &[(u64, String, String, String)]) -> Vec<u8> {
+    use std::fmt::Write;
+    let mut out = format!("{}\n", bb_core::library::service::GOODREADS_HEADER);
+    for (id, title, author, isbn) in rows {
+        writeln!(
+            out,
+            "{id},\"{title}\",{author},,,,\"=\"\"{isbn}\"\"\",0,0,,,,,,,,,,to-read,,,,0,0"
+        )
+        .unwrap();
+    }
+    out.into_bytes()
+}
+
+/// 1,200 distinct books: more than two chunks of an import.
+fn many_books() -> Vec<(u64, String, String, String)> {
+    (1..=1200u64)
+        .map(|i| {
+            (
+                i,
+                format!("Book Number {i}"),
+                format!("Writer {}", i % 7),
+                isbn13(1000 + i),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn rows_find_items_created_chunks_earlier_in_the_same_file() {
+    on_both("cross_chunk_matching", |db| async move {
+        let e = env(&db);
+        let u = e.user("reader").await;
+        let mut rows = many_books();
+        // Another edition's row (another Goodreads id, same writer) sharing row 3's ISBN,
+        // and a row with
+        // row 5's title and author but no ISBN: both come after the chunk that created them.
+        rows.push((
+            9001,
+            "A Catalogue Title".into(),
+            "Writer 3".into(),
+            isbn13(1003),
+        ));
+        rows.push((
+            9002,
+            "Book Number 5".into(),
+            "Writer 5".into(),
+            String::new(),
+        ));
+        // A sequel-shaped title by the same writer must stay apart.
+        rows.push((
+            9003,
+            "Book Number 5 Returns".into(),
+            "Writer 5".into(),
+            String::new(),
+        ));
+        let s = e.import_bytes(u, &goodreads_csv(&rows)).await;
+        assert_eq!(
+            (s.rows, s.created, s.merged, s.failed),
+            (1203, 1201, 2, 0),
+            "{s:?}"
+        );
+        let items = e.items(u).await;
+        assert_eq!(items.len(), 1201);
+        let three = find(&items, "Book Number 3");
+        assert_eq!(three["sources"].as_array().unwrap().len(), 2, "{three}");
+        let five = find(&items, "Book Number 5");
+        assert_eq!(five["sources"].as_array().unwrap().len(), 2, "{five}");
+
+        // A second file finds them too (the index is read from the store this time).
+        let again = e
+            .import_bytes(
+                u,
+                &goodreads_csv(&[(
+                    9100,
+                    "Yet Another Catalogue Title".into(),
+                    "Writer 1".into(),
+                    isbn13(2100),
+                )]),
+            )
+            .await;
+        assert_eq!((again.created, again.merged), (0, 1), "{again:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_queued_import_cut_short_resumes_after_the_rows_it_committed() {
+    on_both("queued_import_resumes", |db| async move {
+        let e = env(&db);
+        let u = e.user("reader").await;
+        let bytes = goodreads_csv(&many_books());
+        let format = ImportFormat::GoodreadsCsv;
+        let source = ImportSource {
+            format: format.as_str().into(),
+            provider: format.provider().into(),
+            label: Some("big.csv".into()),
+        };
+        let batch = e.lib.create_upload(u, &source).await.unwrap();
+        assert_eq!(
+            e.lib.batch(u, batch).await.unwrap().state,
+            bb_core::ports::BatchState::Queued
+        );
+        let rows = || {
+            parse_reader(format, Box::new(std::io::Cursor::new(bytes.clone())))
+                .unwrap()
+                .map(|r| {
+                    r.map_err(|e| RowFailure {
+                        row: e.row,
+                        message: e.message,
+                    })
+                })
+        };
+
+        // The first attempt dies after its first chunk is committed.
+        let cut = Arc::new(tokio::sync::Notify::new());
+        let signal = cut.clone();
+        let progress = move |_: u64| signal.notify_one();
+        let attempt = e.lib.run_queued_import(u, batch, rows(), &progress);
+        tokio::select! {
+            biased;
+            () = cut.notified() => {}
+            r = attempt => panic!("the import was not cut short: {r:?}"),
+        }
+        let half = e.lib.batch(u, batch).await.unwrap();
+        assert_eq!(half.state, bb_core::ports::BatchState::Running);
+        assert!(
+            half.counts.rows > 0 && half.counts.rows < 1200,
+            "{:?}",
+            half.counts
+        );
+        assert_eq!(half.counts.created, half.counts.rows);
+
+        // The next attempt reads the file from the start and picks up where it stopped.
+        let s = e
+            .lib
+            .run_queued_import(u, batch, rows(), &|_| {})
+            .await
+            .unwrap();
+        assert_eq!(
+            (s.rows, s.created, s.merged, s.failed),
+            (1200, 1200, 0, 0),
+            "{s:?}"
+        );
+        assert_eq!(e.items(u).await.len(), 1200);
+        let done = e.lib.batch(u, batch).await.unwrap();
+        assert_eq!(done.state, bb_core::ports::BatchState::Done);
+
+        // A repeated job after success changes nothing and reports the same summary.
+        let again = e
+            .lib
+            .run_queued_import(u, batch, rows(), &|_| {})
+            .await
+            .unwrap();
+        assert_eq!(again, s);
+        assert_eq!(e.items(u).await.len(), 1200);
+    })
+    .await;
+}
+
+/// The item shape the issue documents for `library --json` and `GET /api/library`.
+#[tokio::test]
+async fn every_item_carries_the_documented_fields_with_provenance() {
+    on_both("library_fields", |db| async move {
+        let e = env(&db);
+        let u = e.user("reader").await;
+        e.import_bytes(u, GOODREADS.as_bytes()).await;
+        e.import_bytes(u, STORYGRAPH.as_bytes()).await;
+        let items = e.items(u).await;
+        assert_eq!(items.len(), 4);
+        let keys = [
+            "id",
+            "title",
+            "subtitle",
+            "authors",
+            "narrators",
+            "series",
+            "identifiers",
+            "formats",
+            "status",
+            "shelves",
+            "rating",
+            "reviews",
+            "reads",
+            "progress",
+            "highlights",
+            "sources",
+            "provenance",
+        ];
+        for item in &items {
+            for key in keys {
+                assert!(item.get(key).is_some(), "{key} missing from {item}");
+            }
+            assert!(
+                item["identifiers"]
+                    .as_object()
+                    .unwrap()
+                    .values()
+                    .all(Value::is_array)
+            );
+            for s in item["sources"].as_array().unwrap() {
+                for key in ["provider", "external_id", "title"] {
+                    assert!(s.get(key).is_some(), "{key} missing from source {s}");
+                }
+            }
+            // Resolved scalar fields name the source that won.
+            assert!(item["provenance"]["title"]["source"].is_object(), "{item}");
+            assert!(item["provenance"]["status"]["source"].is_object(), "{item}");
+        }
+        let dune = find(&items, "Dune");
+        assert_eq!(dune["series"][0]["name"], "Dune");
+        assert_eq!(dune["series"][0]["position"], "1");
+        assert_eq!(dune["reads"][0]["finished"], "2021-03-14");
+        assert_eq!(dune["identifiers"]["isbn_13"][0], "9780441013593");
+        // Each source's title exactly as that source wrote it.
+        let mut titles: Vec<&str> = dune["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["title"].as_str().unwrap())
+            .collect();
+        titles.sort_unstable();
+        assert_eq!(titles, ["Dune", "Dune (Dune, #1)"]);
+        assert_eq!(dune["sources"][0]["external_id"], "1");
+    })
+    .await;
+}

@@ -6,6 +6,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod import_job;
 pub mod middleware;
 pub mod openapi;
 mod state;

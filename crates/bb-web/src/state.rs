@@ -13,6 +13,8 @@ pub struct WebConfig {
     /// `BOOKBRIDGE_PUBLIC_URL`: the origin browsers use; https turns on `Secure` cookies,
     /// the `__Host-` prefix and HSTS.
     pub public_url: url::Url,
+    /// Uploads up to this size are imported during the request; larger ones by a job.
+    pub import_inline_max_bytes: usize,
 }
 
 impl WebConfig {

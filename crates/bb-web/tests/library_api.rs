@@ -28,25 +28,7 @@ async fn bearer(app: &TestApp) -> String {
 }
 
 async fn upload(app: &TestApp, auth: &str, name: &str, bytes: &[u8]) -> Reply {
-    let boundary = "bookbridge-test-boundary";
-    let mut body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
-         Content-Type: application/octet-stream\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend_from_slice(bytes);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    app.send(
-        Request::post("/api/imports")
-            .header(header::AUTHORIZATION, auth)
-            .header(
-                header::CONTENT_TYPE,
-                format!("multipart/form-data; boundary={boundary}"),
-            )
-            .body(Body::from(body))
-            .unwrap(),
-    )
-    .await
+    app.upload(auth, name, None, bytes).await
 }
 
 async fn json_request(app: &TestApp, method: &str, path: &str, auth: &str, body: &Value) -> Reply {

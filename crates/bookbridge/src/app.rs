@@ -199,6 +199,10 @@ impl App {
             REVOKE_JOB_KIND,
             Arc::new(ConnectionRevokeHandler::new(connections.clone())),
         )
+        .with_handler(
+            bb_core::library::service::IMPORT_JOB,
+            Arc::new(bb_web::import_job::ImportJob::new(self.library.clone())),
+        )
     }
 
     /// Opens the vault, refusing to start when the key does not match the database.

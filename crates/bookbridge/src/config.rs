@@ -118,6 +118,8 @@ pub enum LogFormat {
 pub struct ServeConfig {
     /// Address and port to listen on.
     pub bind: SocketAddr,
+    /// Uploads larger than this are stored and imported by a background job.
+    pub import_inline_max_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -163,6 +165,7 @@ impl Default for ServeConfig {
     fn default() -> Self {
         Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            import_inline_max_bytes: 2 << 20,
         }
     }
 }
@@ -291,6 +294,10 @@ log_format = "text"
 [serve]
 # Address and port to listen on. Flag: serve --bind.
 bind = "127.0.0.1:8080"
+# Uploads to POST /api/imports larger than this many bytes are stored in the database and
+# imported by a background job (202; progress at GET /api/imports/{id}); smaller ones are
+# imported during the request.
+import_inline_max_bytes = 2097152
 
 [session]
 # A web session unused this long ends.

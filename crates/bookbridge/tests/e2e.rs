@@ -592,3 +592,80 @@ async fn a_lost_key_file_never_means_plaintext() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("key check failed"));
 }
+
+/// `serve` runs the import job: an upload above the inline limit answers 202 and is
+/// imported in the background; a server stopped before it ran picks the job up on start.
+#[tokio::test]
+async fn serve_imports_a_large_upload_as_a_background_job() {
+    let (_dir, data) = data_dir_with_alice();
+    let token = run_ok(
+        cli_args(
+            &data,
+            None,
+            &["token", "create", "--user", "alice", "--name", "e2e"],
+        ),
+        "",
+    );
+    let auth = format!("Bearer {}", token.trim());
+    let file = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/fixtures/real/goodreads/goodreads_library_export-2022.csv"
+    ))
+    .unwrap();
+    let boundary = "e2e-boundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"gr.csv\"\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(&file);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+
+    let serve = || {
+        let mut cmd = cli(&data, None);
+        cmd.env("BOOKBRIDGE_SERVE__IMPORT_INLINE_MAX_BYTES", "1024");
+        cmd
+    };
+    let client = reqwest::Client::new();
+    let server = Server::start(serve()).await;
+    let queued = client
+        .post(format!("{}/api/imports", server.base))
+        .header("authorization", &auth)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(queued.status(), 202);
+    let queued: serde_json::Value = queued.json().await.unwrap();
+    let id = queued["id"].as_i64().unwrap();
+    // Stopped at once: the job may or may not have run; a restart must finish it.
+    server.stop();
+    let server = Server::start(serve()).await;
+    let url = format!("{}/api/imports/{id}", server.base);
+    let mut status = serde_json::Value::Null;
+    // The runner polls every second; give it a generous bound, checking as it goes.
+    for _ in 0..300 {
+        status = client
+            .get(&url)
+            .header("authorization", &auth)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if status["state"] == "done" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status["state"], "done", "{status}");
+    assert_eq!(status["progress"]["job_state"], "succeeded", "{status}");
+    assert_eq!(status["failed"], 0, "{status}");
+    assert!(status["created"].as_u64().unwrap() > 0, "{status}");
+    assert_eq!(status["progress"]["rows_total"], status["rows"]);
+    server.stop();
+}

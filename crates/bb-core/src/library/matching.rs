@@ -13,6 +13,7 @@ use super::normalize::{
 };
 use super::record::SourceRecord;
 use serde::{Deserialize, Serialize};
+use std::borrow::Borrow;
 use std::collections::BTreeSet;
 
 pub use super::normalize::blocking_key;
@@ -294,7 +295,7 @@ fn match_by_identifier(
     ids: &[Identifier],
     title: &TitleKey,
     authors: &[AuthorKey],
-    candidates: &[MatchCandidate],
+    candidates: &[&MatchCandidate],
 ) -> Option<MatchOutcome> {
     let ids: BTreeSet<Identifier> = ids.iter().cloned().collect();
     let mut by_id: Vec<(&MatchCandidate, Identifier)> = candidates
@@ -303,7 +304,7 @@ fn match_by_identifier(
             c.identifiers
                 .intersection(&ids)
                 .next()
-                .map(|id| (c, id.clone()))
+                .map(|id| (*c, id.clone()))
         })
         .collect();
     by_id.sort_by_key(|(c, _)| c.item);
@@ -366,11 +367,12 @@ fn match_by_identifier(
 ///    title and authors must pick exactly one, else `Possible`.
 /// 3. Title and authors: `Same` only for equal full titles and a shared author, and only
 ///    when exactly one candidate fits that way. Near misses become `Possible`.
-pub fn match_record(
+pub fn match_record<C: Borrow<MatchCandidate>>(
     record: &SourceRecord,
     provider: &str,
-    candidates: &[MatchCandidate],
+    candidates: &[C],
 ) -> MatchOutcome {
+    let candidates: Vec<&MatchCandidate> = candidates.iter().map(Borrow::borrow).collect();
     if let Some(key) = SourceKey::of(record, provider) {
         // Lowest id wins should the store ever hand over two holders of one key.
         if let Some(c) = candidates
@@ -386,7 +388,7 @@ pub fn match_record(
     }
 
     let (ids, title, authors) = candidate_keys(record);
-    if let Some(outcome) = match_by_identifier(&ids, &title, &authors, candidates) {
+    if let Some(outcome) = match_by_identifier(&ids, &title, &authors, &candidates) {
         return outcome;
     }
 

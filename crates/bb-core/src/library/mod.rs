@@ -3,6 +3,7 @@
 
 pub mod audible;
 pub mod identifiers;
+pub mod match_index;
 pub mod matching;
 pub mod normalize;
 pub mod record;

@@ -2,18 +2,19 @@
 //! edits, merge and split by hand, possible duplicates, and export.
 //!
 //! An import is processed in chunks of [`CHUNK_ROWS`] rows. For each chunk the store is
-//! asked once for the sources already holding the chunk's source keys and once for the
-//! candidate items carrying the chunk's identifiers and blocking keys; matching then runs
-//! in memory (items created earlier in the chunk included), every touched item is
-//! re-resolved from all its sources, and the chunk is written as one transaction. So the
-//! number of queries grows with the file, never with the library.
+//! asked once for the sources already holding the chunk's source keys; rows it does not
+//! know are matched through the import's [`MatchIndex`] (the user's match keys, read once
+//! per import on first need and kept current with what the import writes), and the few
+//! items they hit are fetched by id. Matching then runs in memory (items created earlier
+//! in the chunk included), every touched item is re-resolved from all its sources, and the
+//! chunk is written as one transaction. So the queries per row stay constant however large
+//! the library is.
 //!
 //! Parsers live in `bb-importers`, which core must not depend on: callers pass the rows
 //! in, converting row errors to [`RowFailure`].
 
-use super::identifiers::IdScheme;
+use super::match_index::{MatchIndex, record_keys};
 use super::matching::{MatchCandidate, MatchOutcome, SourceKey, candidate_keys, match_record};
-use super::normalize::blocking_key;
 use super::record::{Progress, Rating, ReadingStatus, SourceRecord};
 use super::resolve::{
     Edit, ManualEdits, ResolveRules, ResolvedItem, SourceKind, SourceRef, SourcedRecord, resolve,
@@ -22,8 +23,9 @@ use crate::clock::Clock;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{BatchId, ItemId, UserId};
 use crate::ports::{
-    BatchCounts, DuplicateState, DuplicateWrite, ImportBatch, ItemQuery, ItemRef, ItemWrite,
-    LibraryWrite, PossibleDuplicate, SourceOp, SourceWrite, Store, StoredSource,
+    BatchCounts, BatchState, DuplicateState, DuplicateWrite, ImportBatch, ItemQuery, ItemRef,
+    ItemWrite, Job, LibraryWrite, NewJob, PossibleDuplicate, SourceOp, SourceWrite, Store,
+    StoredSource,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -33,6 +35,8 @@ use std::sync::Arc;
 
 /// Rows per transaction and per candidate lookup.
 pub const CHUNK_ROWS: usize = 500;
+/// Items read per query when an import loads the match index.
+const INDEX_PAGE: u64 = 2000;
 /// Row errors kept in a summary; the count in `failed` stays exact.
 pub const MAX_REPORTED_ERRORS: usize = 1000;
 /// The largest page `list_items` serves.
@@ -217,6 +221,25 @@ struct Incoming {
     group: Option<usize>,
 }
 
+/// Rows of one provider's file on their way in.
+fn incoming<I>(
+    provider: String,
+    records: I,
+) -> impl Iterator<Item = Result<Incoming, RowFailure>> + Send
+where
+    I: Iterator<Item = Result<SourceRecord, RowFailure>> + Send,
+{
+    records.map(move |r| {
+        r.map(|record| Incoming {
+            provider: provider.clone(),
+            source_key: source_key(&record),
+            record,
+            seen_at: None,
+            group: None,
+        })
+    })
+}
+
 /// The source key of a record: its external id, else one derived from what identifies
 /// it in formats without ids (normalised title and authors), so re-imports find it.
 pub fn source_key(record: &SourceRecord) -> String {
@@ -231,25 +254,12 @@ pub fn source_key(record: &SourceRecord) -> String {
     format!("~{}|{}", title.full, names.join(","))
 }
 
-/// Index keys of an item: what candidate lookup (`id:`, `block:`, `src:`) and list
-/// filters (`prov:`, `shelf:`, `format:`) search by.
-pub fn index_keys(
-    candidate: &MatchCandidate,
-    sources: &[(String, String)],
-    resolved: &ResolvedItem,
-) -> Vec<String> {
+/// Index keys of an item: what list filters (`prov:`, `shelf:`, `format:`) search by.
+/// Matching keeps its own keys in memory ([`MatchIndex`]), built from the stored
+/// candidate.
+pub fn index_keys(sources: &[(String, String)], resolved: &ResolvedItem) -> Vec<String> {
     let mut keys = BTreeSet::new();
-    for id in &candidate.identifiers {
-        keys.insert(id_key(id.scheme, &id.value));
-    }
-    for t in &candidate.titles {
-        let b = blocking_key(t);
-        if !b.is_empty() {
-            keys.insert(format!("block:{b}"));
-        }
-    }
-    for (provider, key) in sources {
-        keys.insert(format!("src:{provider}:{key}"));
+    for (provider, _) in sources {
         keys.insert(format!("prov:{provider}"));
     }
     for shelf in &resolved.shelves {
@@ -259,10 +269,6 @@ pub fn index_keys(
         keys.insert(format!("format:{}", format_str(*f)));
     }
     keys.into_iter().collect()
-}
-
-fn id_key(scheme: IdScheme, value: &str) -> String {
-    format!("id:{scheme}:{value}")
 }
 
 fn format_str(f: super::record::Format) -> &'static str {
@@ -308,6 +314,16 @@ fn temp_id(n: usize) -> i64 {
     -(i64::try_from(n).unwrap_or(i64::MAX - 1) + 1)
 }
 
+/// What an import carries from chunk to chunk.
+#[derive(Debug, Default)]
+struct ImportState {
+    counts: BatchCounts,
+    /// Exported items (bookbridge JSON) → the item they became.
+    groups: HashMap<usize, ItemId>,
+    /// Loaded on first need, then kept up to date with what the import writes.
+    index: Option<MatchIndex>,
+}
+
 /// A source of an item as the chunk sees it.
 #[derive(Debug, Clone)]
 struct WorkingSource {
@@ -343,6 +359,40 @@ impl WorkingSource {
             },
             record: self.record.clone(),
         }
+    }
+}
+
+/// The job kind of a large upload's import.
+pub const IMPORT_JOB: &str = "import";
+/// Attempts of an import job (each resumes where the last stopped).
+pub const IMPORT_JOB_ATTEMPTS: u32 = 5;
+
+/// The job queue key of a batch's import: one active job per upload.
+pub fn import_job_key(batch: BatchId) -> String {
+    format!("import:{}", batch.0)
+}
+
+/// What an import job carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportJobPayload {
+    pub user_id: UserId,
+    pub batch_id: BatchId,
+    /// The upload's size.
+    pub bytes: u64,
+}
+
+/// The summary a finished batch records.
+fn summary_of(b: &ImportBatch) -> ImportSummary {
+    ImportSummary {
+        batch_id: b.id,
+        format: b.format.clone(),
+        rows: b.counts.rows,
+        created: b.counts.created,
+        merged: b.counts.merged,
+        updated: b.counts.updated,
+        unchanged: b.counts.unchanged,
+        failed: b.counts.failed,
+        errors: serde_json::from_value(b.errors.clone()).unwrap_or_default(),
     }
 }
 
@@ -397,18 +447,136 @@ impl Library {
     where
         I: Iterator<Item = Result<SourceRecord, RowFailure>> + Send,
     {
-        let provider = source.provider.clone();
-        let rows = records.map(move |r| {
-            r.map(|record| Incoming {
-                provider: provider.clone(),
-                source_key: source_key(&record),
-                record,
-                seen_at: None,
-                group: None,
-            })
-        });
+        let rows = incoming(source.provider.clone(), records);
         let (summary, _) = self.run_import(user, source, rows, progress).await?;
         Ok(summary)
+    }
+
+    /// Creates the batch of an upload too large to import during the request: `queued`
+    /// until [`Library::enqueue_import`] hands it to a job. The caller stores the file
+    /// with [`Library::put_upload_chunk`].
+    pub async fn create_upload(&self, user: UserId, source: &ImportSource) -> CoreResult<BatchId> {
+        let batch = self.new_batch(user, source).await?;
+        self.store
+            .set_batch_state(user, batch.id, BatchState::Queued, None, self.clock.now())
+            .await?;
+        Ok(batch.id)
+    }
+
+    /// Stores piece `seq` (from 0) of an upload; pieces are read back in order.
+    pub async fn put_upload_chunk(
+        &self,
+        user: UserId,
+        batch: BatchId,
+        seq: u32,
+        data: &[u8],
+    ) -> CoreResult<()> {
+        Ok(self.store.put_upload_chunk(user, batch, seq, data).await?)
+    }
+
+    /// Drops an upload that did not arrive whole, batch and all.
+    pub async fn discard_upload(&self, user: UserId, batch: BatchId) -> CoreResult<()> {
+        self.store.delete_batch(user, batch).await?;
+        Ok(())
+    }
+
+    /// Queues the import job of a stored upload of `bytes` bytes.
+    pub async fn enqueue_import(&self, user: UserId, batch: BatchId, bytes: u64) -> CoreResult<()> {
+        let job = NewJob {
+            kind: IMPORT_JOB.into(),
+            key: import_job_key(batch),
+            payload: serde_json::to_value(ImportJobPayload {
+                user_id: user,
+                batch_id: batch,
+                bytes,
+            })
+            .map_err(|e| CoreError::InvalidInput(format!("cannot encode a job: {e}")))?,
+            run_at: self.clock.now(),
+            max_attempts: IMPORT_JOB_ATTEMPTS,
+        };
+        self.store.enqueue(&job, self.clock.now()).await?;
+        Ok(())
+    }
+
+    /// The latest job of an import, when it went through one.
+    pub async fn import_job(&self, batch: BatchId) -> CoreResult<Option<Job>> {
+        Ok(self
+            .store
+            .jobs_for_key(&import_job_key(batch), 1)
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    /// Writes a stored upload to `out`, piece by piece. Returns the bytes written.
+    pub async fn copy_upload(
+        &self,
+        user: UserId,
+        batch: BatchId,
+        out: &mut (dyn Write + Send),
+    ) -> CoreResult<u64> {
+        let mut total = 0u64;
+        let mut seq = 0u32;
+        while let Some(piece) = self.store.upload_chunk(user, batch, seq).await? {
+            out.write_all(&piece)
+                .map_err(|e| CoreError::InvalidInput(format!("cannot spill an upload: {e}")))?;
+            total += piece.len() as u64;
+            seq += 1;
+        }
+        Ok(total)
+    }
+
+    /// Runs a queued import: `rows` are the stored upload's rows, from the first. A batch
+    /// an earlier attempt left half done resumes after the rows it committed; one already
+    /// done just reports its summary, so a repeated job changes nothing. The stored upload
+    /// is deleted once the import is done.
+    pub async fn run_queued_import<I>(
+        &self,
+        user: UserId,
+        batch: BatchId,
+        records: I,
+        progress: ProgressFn<'_>,
+    ) -> CoreResult<ImportSummary>
+    where
+        I: Iterator<Item = Result<SourceRecord, RowFailure>> + Send,
+    {
+        let b = self.batch(user, batch).await?;
+        let summary = match b.state {
+            BatchState::Done | BatchState::Undone => summary_of(&b),
+            BatchState::Failed => {
+                return Err(CoreError::Conflict("that import failed".into()));
+            }
+            BatchState::Queued | BatchState::Running => {
+                self.store
+                    .set_batch_state(user, batch, BatchState::Running, None, self.clock.now())
+                    .await?;
+                let rows = incoming(b.provider.clone(), records);
+                self.run_into_batch(user, &b, rows, progress).await?.0
+            }
+        };
+        self.store.delete_upload(user, batch).await?;
+        Ok(summary)
+    }
+
+    /// Marks a queued import as failed for a reason that concerns the whole file.
+    pub async fn fail_queued_import(
+        &self,
+        user: UserId,
+        batch: BatchId,
+        message: &str,
+    ) -> CoreResult<()> {
+        let errors = serde_json::json!([{ "row": 0, "message": message }]);
+        self.store
+            .set_batch_state(
+                user,
+                batch,
+                BatchState::Failed,
+                Some(&errors),
+                self.clock.now(),
+            )
+            .await?;
+        self.store.delete_upload(user, batch).await?;
+        Ok(())
     }
 
     async fn run_import<I>(
@@ -421,7 +589,12 @@ impl Library {
     where
         I: Iterator<Item = Result<Incoming, RowFailure>> + Send,
     {
-        let batch = self
+        let batch = self.new_batch(user, source).await?;
+        self.run_into_batch(user, &batch, rows, progress).await
+    }
+
+    async fn new_batch(&self, user: UserId, source: &ImportSource) -> CoreResult<ImportBatch> {
+        Ok(self
             .store
             .create_batch(
                 user,
@@ -430,17 +603,41 @@ impl Library {
                 source.label.as_deref(),
                 self.clock.now(),
             )
-            .await?;
-        let mut counts = BatchCounts::default();
+            .await?)
+    }
+
+    /// Imports `rows` as `batch`. A batch with rows already counted is being resumed: that
+    /// many rows were committed by an earlier attempt, so they are skipped (their row errors
+    /// collected again, as those are not kept per chunk).
+    async fn run_into_batch<I>(
+        &self,
+        user: UserId,
+        batch: &ImportBatch,
+        mut rows: I,
+        progress: ProgressFn<'_>,
+    ) -> CoreResult<(ImportSummary, HashMap<usize, ItemId>)>
+    where
+        I: Iterator<Item = Result<Incoming, RowFailure>> + Send,
+    {
+        let mut state = ImportState {
+            counts: batch.counts,
+            ..ImportState::default()
+        };
         let mut errors: Vec<RowFailure> = Vec::new();
-        let mut groups: HashMap<usize, ItemId> = HashMap::new();
+        for _ in 0..batch.counts.rows {
+            match rows.next() {
+                Some(Err(e)) if errors.len() < MAX_REPORTED_ERRORS => errors.push(e),
+                Some(_) => {}
+                None => break,
+            }
+        }
         let mut chunk: Vec<Incoming> = Vec::with_capacity(CHUNK_ROWS);
         for row in rows {
-            counts.rows += 1;
+            state.counts.rows += 1;
             match row {
                 Ok(r) => chunk.push(r),
                 Err(e) => {
-                    counts.failed += 1;
+                    state.counts.failed += 1;
                     if errors.len() < MAX_REPORTED_ERRORS {
                         errors.push(e);
                     }
@@ -448,16 +645,15 @@ impl Library {
             }
             if chunk.len() >= CHUNK_ROWS {
                 let rows = std::mem::take(&mut chunk);
-                self.import_chunk(user, batch.id, rows, &mut counts, &mut groups)
-                    .await?;
-                progress(counts.rows);
+                self.import_chunk(user, batch.id, rows, &mut state).await?;
+                progress(state.counts.rows);
             }
         }
         if !chunk.is_empty() {
-            self.import_chunk(user, batch.id, chunk, &mut counts, &mut groups)
-                .await?;
-            progress(counts.rows);
+            self.import_chunk(user, batch.id, chunk, &mut state).await?;
+            progress(state.counts.rows);
         }
+        let ImportState { counts, groups, .. } = state;
         let errors_json = serde_json::to_value(&errors)
             .map_err(|e| CoreError::InvalidInput(format!("bad row error: {e}")))?;
         self.store
@@ -466,7 +662,7 @@ impl Library {
         Ok((
             ImportSummary {
                 batch_id: batch.id,
-                format: source.format.clone(),
+                format: batch.format.clone(),
                 rows: counts.rows,
                 created: counts.created,
                 merged: counts.merged,
@@ -479,14 +675,33 @@ impl Library {
         ))
     }
 
+    /// The user's match index, read from the store the first time a row needs it (a
+    /// re-import whose rows are all known by source key never does).
+    async fn load_index(&self, user: UserId) -> CoreResult<MatchIndex> {
+        let mut index = MatchIndex::default();
+        let mut after = None;
+        loop {
+            let page = self
+                .store
+                .match_candidates_after(user, after, INDEX_PAGE)
+                .await?;
+            let Some(last) = page.last() else {
+                return Ok(index);
+            };
+            after = Some(last.item);
+            for c in &page {
+                index.add(c.item.0, &c.candidate);
+            }
+        }
+    }
+
     #[allow(clippy::too_many_lines)] // one pass over a chunk reads best as one function
     async fn import_chunk(
         &self,
         user: UserId,
         batch: BatchId,
         rows: Vec<Incoming>,
-        counts: &mut BatchCounts,
-        groups: &mut HashMap<usize, ItemId>,
+        state: &mut ImportState,
     ) -> CoreResult<()> {
         let now = self.clock.now();
         let key_list: Vec<(String, String)> = rows
@@ -494,7 +709,7 @@ impl Library {
             .map(|r| (r.provider.clone(), r.source_key.clone()))
             .collect();
         // Where each known source lives: (provider, key) → (item, working source).
-        let mut known: HashMap<(String, String), (i64, WorkingSource)> = self
+        let known: HashMap<(String, String), (i64, WorkingSource)> = self
             .store
             .sources_by_keys(user, &key_list)
             .await?
@@ -507,25 +722,36 @@ impl Library {
                 )
             })
             .collect();
+        drop(key_list);
 
-        let mut lookup: Vec<String> = Vec::new();
+        // Match keys of the rows that need matching, and the stored items they hit.
+        let mut row_keys: Vec<Option<Vec<u64>>> = Vec::with_capacity(rows.len());
+        let mut hits: BTreeSet<i64> = BTreeSet::new();
         for r in &rows {
-            if known.contains_key(&(r.provider.clone(), r.source_key.clone())) || r.group.is_some()
+            if r.group.is_some() || known.contains_key(&(r.provider.clone(), r.source_key.clone()))
             {
+                row_keys.push(None);
                 continue;
             }
-            lookup.extend(row_lookup_keys(r));
+            if state.index.is_none() {
+                state.index = Some(self.load_index(user).await?);
+            }
+            let (ids, title, authors) = candidate_keys(&r.record);
+            let keys = record_keys(&ids, &title, &authors, &r.provider, &r.source_key);
+            if let Some(index) = &state.index {
+                index.lookup(&keys, &mut hits);
+            }
+            row_keys.push(Some(keys));
         }
         let mut candidates: BTreeMap<i64, MatchCandidate> = BTreeMap::new();
-        let mut index: HashMap<String, BTreeSet<i64>> = HashMap::new();
-        if !lookup.is_empty() {
-            for c in self.store.candidates_by_keys(user, &lookup).await? {
-                for k in candidate_lookup_keys(&c.candidate) {
-                    index.entry(k).or_default().insert(c.item.0);
-                }
+        if !hits.is_empty() {
+            let ids: Vec<ItemId> = hits.iter().map(|i| ItemId(*i)).collect();
+            for c in self.store.match_candidates(user, &ids).await? {
                 candidates.insert(c.item.0, c.candidate);
             }
         }
+        // Items this chunk creates or extends, so later rows of the chunk find them.
+        let mut local = MatchIndex::default();
 
         let mut new_items = 0usize;
         let mut touched: BTreeSet<i64> = BTreeSet::new();
@@ -534,55 +760,53 @@ impl Library {
         let mut duplicates: Vec<DuplicateWrite> = Vec::new();
         let mut new_groups: Vec<(usize, i64)> = Vec::new();
 
-        for row in rows {
+        for (row, keys) in rows.into_iter().zip(row_keys) {
             let key = (row.provider.clone(), row.source_key.clone());
             let seen_at = row.seen_at.unwrap_or(now);
             if let Some((item, existing)) = changed.get(&key).or_else(|| known.get(&key)) {
                 let item = *item;
                 if same_record(&existing.record, &row.record) {
-                    counts.unchanged += 1;
+                    state.counts.unchanged += 1;
                     continue;
                 }
-                counts.updated += 1;
+                state.counts.updated += 1;
                 let mut ws = existing.clone();
                 ws.record = json_normal(&row.record).unwrap_or(row.record);
                 ws.origin_kind = SourceKind::Batch;
                 ws.origin_id = batch.0;
                 ws.seen_at = seen_at;
                 touched.insert(item);
-                changed.insert(key.clone(), (item, ws.clone()));
-                known.insert(key, (item, ws));
+                // `changed` is looked at first, so `known` needs no copy.
+                changed.insert(key, (item, ws));
                 continue;
             }
 
             let target = if let Some(g) = row.group {
-                if let Some(item) = groups.get(&g) {
-                    counts.merged += 1;
+                if let Some(item) = state.groups.get(&g) {
+                    state.counts.merged += 1;
                     item.0
                 } else if let Some((_, item)) = new_groups.iter().find(|(ng, _)| *ng == g) {
-                    counts.merged += 1;
+                    state.counts.merged += 1;
                     *item
                 } else {
                     let id = temp_id(new_items);
                     new_items += 1;
-                    counts.created += 1;
+                    state.counts.created += 1;
                     new_groups.push((g, id));
                     id
                 }
             } else {
+                let keys = keys.unwrap_or_default();
                 let mut ids: BTreeSet<i64> = BTreeSet::new();
-                for k in row_lookup_keys(&row) {
-                    if let Some(hit) = index.get(&k) {
-                        ids.extend(hit);
-                    }
+                if let Some(index) = &state.index {
+                    index.lookup(&keys, &mut ids);
                 }
-                let cands: Vec<MatchCandidate> = ids
-                    .iter()
-                    .filter_map(|i| candidates.get(i).cloned())
-                    .collect();
+                local.lookup(&keys, &mut ids);
+                let cands: Vec<&MatchCandidate> =
+                    ids.iter().filter_map(|i| candidates.get(i)).collect();
                 match match_record(&row.record, &row.provider, &cands) {
                     MatchOutcome::Same { item, .. } => {
-                        counts.merged += 1;
+                        state.counts.merged += 1;
                         item
                     }
                     MatchOutcome::Possible {
@@ -592,7 +816,7 @@ impl Library {
                     } => {
                         let id = temp_id(new_items);
                         new_items += 1;
-                        counts.created += 1;
+                        state.counts.created += 1;
                         duplicates.push(DuplicateWrite {
                             a: item_ref(id),
                             b: item_ref(item),
@@ -603,7 +827,7 @@ impl Library {
                     MatchOutcome::New => {
                         let id = temp_id(new_items);
                         new_items += 1;
-                        counts.created += 1;
+                        state.counts.created += 1;
                         id
                     }
                 }
@@ -611,9 +835,9 @@ impl Library {
 
             let ws = WorkingSource {
                 stored_id: None,
-                provider: row.provider.clone(),
-                source_key: row.source_key.clone(),
                 record: json_normal(&row.record).unwrap_or(row.record),
+                provider: row.provider,
+                source_key: row.source_key,
                 origin_kind: SourceKind::Batch,
                 origin_id: batch.0,
                 seen_at,
@@ -624,15 +848,15 @@ impl Library {
                 ..MatchCandidate::default()
             });
             extend_candidate(c, &ws);
-            for k in candidate_lookup_keys(c) {
-                index.entry(k).or_default().insert(target);
-            }
+            local.add(target, c);
             touched.insert(target);
-            changed.insert(key.clone(), (target, ws.clone()));
-            known.insert(key, (target, ws));
+            changed.insert(key, (target, ws));
         }
 
         if touched.is_empty() {
+            self.store
+                .set_batch_counts(user, batch, &state.counts)
+                .await?;
             return Ok(());
         }
 
@@ -693,12 +917,24 @@ impl Library {
                 .push(self.item_write(item_ref(*item), &sources, &edits)?);
         }
         write.duplicates = duplicates;
+        write.batch_counts = Some((batch, state.counts));
         let created = self.store.write_library(user, &write).await?;
+        let real = |temp: i64| match item_ref(temp) {
+            ItemRef::New(n) => created.get(n).map(|id| id.0),
+            ItemRef::Existing(id) => Some(id.0),
+        };
         for (g, temp) in new_groups {
-            if let ItemRef::New(n) = item_ref(temp)
-                && let Some(id) = created.get(n)
-            {
-                groups.insert(g, *id);
+            if let Some(id) = real(temp) {
+                state.groups.insert(g, ItemId(id));
+            }
+        }
+        if let Some(index) = &mut state.index {
+            for (item, c) in &candidates {
+                if touched.contains(item)
+                    && let Some(id) = real(*item)
+                {
+                    index.add(id, c);
+                }
             }
         }
         Ok(())
@@ -721,12 +957,12 @@ impl Library {
             .iter()
             .map(|s| (s.provider.clone(), s.source_key.clone()))
             .collect();
-        let keys = index_keys(&candidate, &source_keys, &resolved);
+        let keys = index_keys(&source_keys, &resolved);
         let mut search = vec![resolved.title.clone()];
         search.extend(resolved.subtitle.clone());
         search.extend(resolved.authors.iter().cloned());
         search.extend(resolved.series.iter().map(|s| s.name.clone()));
-        let value = serde_json::to_value(&resolved)
+        let value = serde_json::to_string(&resolved)
             .map_err(|e| CoreError::InvalidInput(format!("cannot encode an item: {e}")))?;
         Ok(ItemWrite {
             item,
@@ -1337,37 +1573,6 @@ fn extend_candidate(c: &mut MatchCandidate, ws: &WorkingSource) {
     c.sources.extend(one.sources);
     c.sources
         .insert(SourceKey::new(ws.provider.clone(), ws.source_key.clone()));
-}
-
-/// The candidate-lookup keys an incoming row is searched by.
-fn row_lookup_keys(r: &Incoming) -> Vec<String> {
-    let (ids, title, _) = candidate_keys(&r.record);
-    let mut keys: Vec<String> = ids.iter().map(|i| id_key(i.scheme, &i.value)).collect();
-    let b = blocking_key(&title);
-    if !b.is_empty() {
-        keys.push(format!("block:{b}"));
-    }
-    keys.push(format!("src:{}:{}", r.provider, r.source_key));
-    keys
-}
-
-/// The same keys, from an item's side.
-fn candidate_lookup_keys(c: &MatchCandidate) -> Vec<String> {
-    let mut keys: Vec<String> = c
-        .identifiers
-        .iter()
-        .map(|i| id_key(i.scheme, &i.value))
-        .collect();
-    for t in &c.titles {
-        let b = blocking_key(t);
-        if !b.is_empty() {
-            keys.push(format!("block:{b}"));
-        }
-    }
-    for s in &c.sources {
-        keys.push(format!("src:{}:{}", s.provider, s.external_id));
-    }
-    keys
 }
 
 fn apply_patch(edits: &mut ManualEdits, patch: &ItemPatch, at: DateTime<Utc>) -> CoreResult<()> {

@@ -3,10 +3,9 @@
 //! possible duplicates.
 //!
 //! The store keeps no merge logic: `library::service` decides, and hands the store one
-//! [`LibraryWrite`] per chunk of an import so each chunk is one transaction. Candidate
-//! lookup goes through an index of string keys per item (strong identifiers, blocking
-//! keys, source keys, plus shelf/format/provider keys for list filters), so a 100k-item
-//! library is never scanned to import one row.
+//! [`LibraryWrite`] per chunk of an import so each chunk is one transaction. Each item
+//! stores its match keys (a `MatchCandidate`), from which an import builds its in-memory
+//! match index once, and string keys for list filters (shelf, format, provider).
 
 use crate::ids::{BatchId, ItemId, UserId};
 use crate::library::SourceRecord;
@@ -21,25 +20,33 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BatchState {
+    /// A large upload stored and waiting for its import job.
+    Queued,
     Running,
     Done,
     Undone,
+    /// The import job could not read the file at all (row errors do not fail a batch).
+    Failed,
 }
 
 impl BatchState {
     pub fn as_str(self) -> &'static str {
         match self {
+            BatchState::Queued => "queued",
             BatchState::Running => "running",
             BatchState::Done => "done",
             BatchState::Undone => "undone",
+            BatchState::Failed => "failed",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
         match s {
+            "queued" => Some(BatchState::Queued),
             "running" => Some(BatchState::Running),
             "done" => Some(BatchState::Done),
             "undone" => Some(BatchState::Undone),
+            "failed" => Some(BatchState::Failed),
             _ => None,
         }
     }
@@ -133,8 +140,8 @@ pub struct SourceWrite {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ItemWrite {
     pub item: ItemRef,
-    /// The `ResolvedItem` as JSON (without `id`).
-    pub resolved: serde_json::Value,
+    /// The `ResolvedItem` as JSON text (without `id`), encoded once by the caller.
+    pub resolved: String,
     pub candidate: MatchCandidate,
     /// Lookup keys (see [`crate::library::service::index_keys`]).
     pub keys: Vec<String>,
@@ -168,6 +175,9 @@ pub struct LibraryWrite {
     pub duplicates: Vec<DuplicateWrite>,
     pub never_merge: Vec<(ItemRef, ItemRef)>,
     pub edits: Vec<(ItemRef, ManualEdits)>,
+    /// An import's running counts, committed with the chunk they count: a resumed import
+    /// skips exactly the rows already in, and progress reads them.
+    pub batch_counts: Option<(BatchId, BatchCounts)>,
 }
 
 impl LibraryWrite {
@@ -183,6 +193,7 @@ impl LibraryWrite {
             duplicates: Vec::new(),
             never_merge: Vec::new(),
             edits: Vec::new(),
+            batch_counts: None,
         }
     }
 }
@@ -263,15 +274,62 @@ pub trait LibraryStore: Send + Sync {
         errors: &serde_json::Value,
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
+    /// Moves a batch to `state` (`finished_at` is set for `done` and `failed`), with its
+    /// row errors when given. False when the user has no such batch.
+    async fn set_batch_state(
+        &self,
+        user: UserId,
+        batch: BatchId,
+        state: BatchState,
+        errors: Option<&serde_json::Value>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    async fn set_batch_counts(
+        &self,
+        user: UserId,
+        batch: BatchId,
+        counts: &BatchCounts,
+    ) -> StoreResult<()>;
+    /// Deletes a batch that contributed nothing (an upload that never completed).
+    async fn delete_batch(&self, user: UserId, batch: BatchId) -> StoreResult<bool>;
+    /// One piece of a stored upload (`seq` from 0).
+    async fn put_upload_chunk(
+        &self,
+        user: UserId,
+        batch: BatchId,
+        seq: u32,
+        data: &[u8],
+    ) -> StoreResult<()>;
+    async fn upload_chunk(
+        &self,
+        user: UserId,
+        batch: BatchId,
+        seq: u32,
+    ) -> StoreResult<Option<Vec<u8>>>;
+    async fn delete_upload(&self, user: UserId, batch: BatchId) -> StoreResult<()>;
     /// Newest first.
     async fn list_batches(&self, user: UserId) -> StoreResult<Vec<ImportBatch>>;
     async fn batch(&self, user: UserId, batch: BatchId) -> StoreResult<Option<ImportBatch>>;
 
-    /// Items carrying any of `keys` (index keys such as `id:isbn_13:…`, `block:dune`).
+    /// Items carrying any of the stored string `keys` (`shelf:…`, `prov:…`).
     async fn candidates_by_keys(
         &self,
         user: UserId,
         keys: &[String],
+    ) -> StoreResult<Vec<CandidateItem>>;
+    /// The match keys of these items (with the pairs the user split).
+    async fn match_candidates(
+        &self,
+        user: UserId,
+        items: &[ItemId],
+    ) -> StoreResult<Vec<CandidateItem>>;
+    /// The match keys of every item of the user, in id order, `limit` at a time after
+    /// `after` (without never-merge pairs): what an import's in-memory index is built from.
+    async fn match_candidates_after(
+        &self,
+        user: UserId,
+        after: Option<ItemId>,
+        limit: u64,
     ) -> StoreResult<Vec<CandidateItem>>;
     /// Current versions of the sources with these `(provider, source_key)`s.
     async fn sources_by_keys(

@@ -53,6 +53,7 @@ pub async fn app_with(public_url: &str, policy: AccountPolicy) -> TestApp {
             clock: dyn_clock,
             web: Arc::new(WebConfig {
                 public_url: url::Url::parse(public_url).unwrap(),
+                import_inline_max_bytes: 2 << 20,
             }),
         },
         clock,
@@ -147,6 +148,46 @@ impl TestApp {
 
     pub async fn me_status(&self, cookie: &str) -> StatusCode {
         self.get("/api/me", Some(("cookie", cookie))).await.status
+    }
+
+    /// `POST /api/imports` as a multipart form: an optional `format` field, then `file`.
+    pub async fn upload(
+        &self,
+        auth: &str,
+        name: &str,
+        format: Option<&str>,
+        bytes: &[u8],
+    ) -> Reply {
+        let boundary = "bookbridge-test-boundary";
+        let mut body = Vec::new();
+        if let Some(f) = format {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"format\"\r\n\r\n{f}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
+                 Content-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        self.send(
+            Request::post("/api/imports")
+                .header(header::AUTHORIZATION, auth)
+                .header(
+                    header::CONTENT_TYPE,
+                    format!("multipart/form-data; boundary={boundary}"),
+                )
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await
     }
 
     pub async fn get(&self, path: &str, auth: Option<(&str, &str)>) -> Reply {

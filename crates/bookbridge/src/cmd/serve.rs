@@ -17,6 +17,7 @@ pub async fn run(app: App) -> Result<()> {
         library: app.library.clone(),
         web: Arc::new(WebConfig {
             public_url: app.config.public_url.clone(),
+            import_inline_max_bytes: app.config.serve.import_inline_max_bytes,
         }),
     };
     let listener = tokio::net::TcpListener::bind(app.config.serve.bind)
