@@ -172,6 +172,52 @@ async fn audible_paste_flow_sync_and_disconnect_over_http() {
     .await;
     assert!(lib.body["total"].as_u64().unwrap() >= 30, "{}", lib.body);
 
+    // A 401 from the API: one refresh through /auth/token, then the retried sync works
+    // and the connection stays active (no needs_reauth for a token that merely aged).
+    let refreshes = fake
+        .requests()
+        .iter()
+        .filter(|r| r.target.starts_with("/auth/token"))
+        .count();
+    fake.fail_next(fake::Failure::Unauthorized401);
+    let r = call(
+        &app,
+        "POST",
+        &format!("/api/connections/{id}/sync"),
+        &cookie,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let job = r.body["job_id"].as_i64().unwrap();
+    let jobs: Arc<dyn bb_core::ports::JobStore> = app.state.store.clone();
+    JobRunner::new(jobs, clock.clone(), RunnerConfig::new("test"))
+        .with_handler(
+            SYNC_JOB_KIND,
+            Arc::new(ConnectionSyncHandler::new(app.state.connections.clone())),
+        )
+        .drain()
+        .await
+        .unwrap();
+    let r = call(&app, "GET", &format!("/api/jobs/{job}"), &cookie, None).await;
+    assert_eq!(r.body["state"], "succeeded", "refreshed on 401: {}", r.body);
+    let after = fake
+        .requests()
+        .iter()
+        .filter(|r| r.target.starts_with("/auth/token"))
+        .count();
+    assert_eq!(after, refreshes + 1, "exactly one refresh");
+    let view = call(
+        &app,
+        "GET",
+        &format!("/api/connections/{id}"),
+        &cookie,
+        None,
+    )
+    .await
+    .body;
+    assert_eq!(view["state"], "active", "{view}");
+
     // Disconnect deregisters exactly this device, then removes its data.
     let r = call(
         &app,
@@ -280,4 +326,10 @@ async fn a_revocation_amazon_cannot_take_now_is_retried_then_the_credentials_go(
             .await
             .unwrap();
     assert_eq!(kept, 0);
+    let r = call(&app, "GET", "/api/audit", &cookie, None).await;
+    assert!(
+        r.body.to_string().contains("revocation_failed"),
+        "{}",
+        r.body
+    );
 }

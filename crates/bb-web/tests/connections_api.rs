@@ -698,8 +698,14 @@ async fn oauth_connect_refresh_reauth_and_disconnect_against_a_real_provider() {
     assert_eq!(view["state"], "needs_reauth", "{view}");
     assert_eq!(view["last_error"]["code"], "oauth.invalid_grant");
     let audit = get(&app, "/api/audit", &cookie).await.body.to_string();
-    assert!(audit.contains("connection_needs_reauth"), "{audit}");
-    assert!(audit.contains("connection_refreshed"), "{audit}");
+    for event in [
+        "connection_needs_reauth",
+        "connection_refreshed",
+        "connection_refresh_failed",
+        "connection_disconnected",
+    ] {
+        assert!(audit.contains(event), "audit lacks {event}: {audit}");
+    }
 
     // No token, code or verifier in any response above or any log line.
     let logs = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
@@ -778,6 +784,10 @@ async fn stored_tokens(app: &TestApp, vault: &bb_vault::Vault, id: i64) -> (Stri
 }
 
 async fn revoke_at_peer(peer: &peer::Peer, refresh: &str) {
+    revoke_at_peer_hint(peer, refresh, "refresh_token").await;
+}
+
+async fn revoke_at_peer_hint(peer: &peer::Peer, token: &str, hint: &str) {
     let r = reqwest::Client::new()
         .post(peer.endpoint("revocation_endpoint"))
         .basic_auth(
@@ -787,7 +797,7 @@ async fn revoke_at_peer(peer: &peer::Peer, refresh: &str) {
                     .collect::<String>(),
             ),
         )
-        .form(&[("token", refresh), ("token_type_hint", "refresh_token")])
+        .form(&[("token", token), ("token_type_hint", hint)])
         .send()
         .await
         .unwrap();
@@ -911,6 +921,19 @@ async fn idle_connections_are_refreshed_by_the_keepalive_pass() {
     ));
     app.state.connections = connections_with(&app, &clock, vec![connector]);
     let cookie = login(&app, "alice", "correct horse").await;
+    // A sign-in finished after more than 10 minutes is refused before any token request.
+    let (late, query) = authorize(&app, &peer, &cookie).await;
+    app.clock.advance(chrono::Duration::minutes(11));
+    let r = get(&app, &format!("/oauth/callback/oidc-peer?{query}"), &cookie).await;
+    assert_eq!(
+        r.headers["location"],
+        format!("/connections?failed={late}").as_str()
+    );
+    let view = get(&app, &format!("/api/connections/{late}"), &cookie)
+        .await
+        .body;
+    assert_eq!(view["last_error"]["code"], "expired", "{view}");
+
     let (id, query) = authorize(&app, &peer, &cookie).await;
     get(&app, &format!("/oauth/callback/oidc-peer?{query}"), &cookie).await;
     let before = stored_tokens(&app, &app.vault.clone(), id).await;
