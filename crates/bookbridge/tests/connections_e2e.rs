@@ -421,3 +421,106 @@ async fn cli_connects_an_oauth_provider_through_a_loopback_listener() {
         "no token in the listing"
     );
 }
+
+/// `bookbridge connect audible --marketplace uk` prints Amazon's sign-in address, reads
+/// the pasted landing address from stdin and registers the device; `bookbridge sync
+/// audible` then reuses it with no sign-in; the device credentials are sealed on disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_connects_audible_by_pasting_the_landing_address_and_syncs() {
+    let clock: Arc<dyn bb_core::clock::Clock> = Arc::new(bb_core::clock::SystemClock);
+    let fake =
+        bb_testkit::audible::start(bb_testkit::audible::FakeAudibleConfig::new(clock, 12)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("bookbridge.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[providers.audible]\nauth_base_url = \"{0}\"\napi_base_url = \"{0}\"\n",
+            fake.base_url
+        ),
+    )
+    .unwrap();
+    let c = |args: &[&str]| {
+        let mut cmd = cli(&data, &config, None, "debug");
+        cmd.args(args);
+        cmd
+    };
+    run_ok(c(&["user", "add", "alice"]), "a long passphrase\n");
+
+    let mut child = c(&[
+        "connect",
+        "audible",
+        "--user",
+        "alice",
+        "--marketplace",
+        "uk",
+    ])
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (url_tx, url_rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        let mut out = String::new();
+        for line in BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            if line.trim_start().starts_with("https://") {
+                url_tx.send(line.trim().to_owned()).unwrap();
+            }
+            out.push_str(&line);
+            out.push('\n');
+        }
+        out
+    });
+    let sign_in = tokio::task::spawn_blocking(move || url_rx.recv().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        sign_in.starts_with("https://www.amazon.co.uk/ap/signin?"),
+        "{sign_in}"
+    );
+    let landing = fake.sign_in(&sign_in).unwrap();
+    writeln!(stdin, "{landing}").unwrap();
+    drop(stdin);
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let out = reader.join().unwrap();
+    let err = String::from_utf8(output.stderr).unwrap();
+    assert!(output.status.success(), "connect failed: {out} {err}");
+    assert!(out.contains("audible\tactive"), "{out}");
+    assert!(
+        out.contains("Amazon lists bookbridge among your devices"),
+        "{out}"
+    );
+    assert_eq!(fake.active_devices(), 1);
+
+    let (ok, _, err2) = run(c(&["sync", "audible", "--user", "alice"]), "");
+    assert!(ok, "{err2}");
+    let library: serde_json::Value =
+        serde_json::from_str(&run_ok(c(&["library", "--user", "alice", "--json"]), "")).unwrap();
+    assert!(
+        library["items"].as_array().unwrap().len() >= 12,
+        "{library}"
+    );
+    assert_eq!(fake.active_devices(), 1, "sync reused the device");
+
+    // No device secret in any log line or in the database file.
+    let creds = fake.register_bodies();
+    assert_eq!(creds.len(), 1);
+    let db = std::fs::read(data.join("bookbridge.db")).unwrap();
+    for secret in fake.issued_secrets() {
+        assert!(
+            !err.contains(&secret) && !err2.contains(&secret),
+            "a secret reached the log"
+        );
+        assert!(
+            !db.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "a secret is in the database file"
+        );
+    }
+}

@@ -323,6 +323,23 @@ impl FakeAudible {
     }
 
     /// Devices registered and not deregistered.
+    /// Every adp token, access token and refresh token handed out so far, for tests that
+    /// scan logs and databases for secrets.
+    pub fn issued_secrets(&self) -> Vec<String> {
+        let inner = self
+            .shared
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        inner
+            .devices
+            .keys()
+            .chain(inner.access_tokens.keys())
+            .chain(inner.refresh_tokens.keys())
+            .cloned()
+            .collect()
+    }
+
     pub fn active_devices(&self) -> usize {
         self.shared
             .lock()
