@@ -573,7 +573,12 @@ async fn oauth_connect_refresh_reauth_and_disconnect_against_a_real_provider() {
         .with_max_level(tracing::Level::TRACE)
         .with_writer(writer)
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // Global, not a thread-local default: tracing caches each callsite's interest
+    // process-wide, so a span first hit by a concurrent test before a thread-local
+    // subscriber existed could stay disabled for this one (it did, once, in CI). Only this
+    // test in the binary sets it; other tests' lines land in the capture too, harmlessly.
+    tracing::subscriber::set_global_default(subscriber)
+        .expect("only this test installs a global subscriber");
 
     let (app, vault) = oauth_app(&peer).await;
     let cookie = login(&app, "alice", "correct horse").await;
