@@ -794,7 +794,7 @@ impl Connections {
                 record.state.as_str()
             )));
         }
-        match self.refresh_credentials(&record, true).await {
+        match self.refresh_credentials(&record).await {
             Ok(()) => self.get(user, id).await,
             Err(RefreshFailure::Core(e)) => Err(e),
             Err(RefreshFailure::Provider(e)) => Err(provider_error(&e)),
@@ -805,11 +805,7 @@ impl Connections {
     /// database, refresh, and commit the new credentials with the lease's fencing token.
     /// When another holder refreshes meanwhile, its result is used instead of refreshing
     /// again (with rotating refresh tokens a second spend would revoke the grant).
-    async fn refresh_credentials(
-        &self,
-        record: &ConnectionRecord,
-        force: bool,
-    ) -> Result<(), RefreshFailure> {
+    async fn refresh_credentials(&self, record: &ConnectionRecord) -> Result<(), RefreshFailure> {
         let provider = Arc::clone(self.provider(&record.provider)?);
         let seen_version = record.credentials_version;
         let lease = loop {
@@ -833,15 +829,9 @@ impl Connections {
                 return Ok(());
             }
         };
-        if lease.credentials_version != seen_version && !force {
-            self.store
-                .release_refresh_lease(record.id, lease.token)
-                .await?;
-            return Ok(());
-        }
         if lease.credentials_version != seen_version {
-            // A forced refresh that found newer credentials than it was asked about:
-            // someone refreshed a moment ago, which is what was asked for.
+            // Someone refreshed between our read and the lease: use their result (for a
+            // forced refresh too, since a fresh refresh is what was asked for).
             self.store
                 .release_refresh_lease(record.id, lease.token)
                 .await?;
@@ -1191,7 +1181,7 @@ impl Connections {
     }
 
     async fn refresh_for_sync(&self, record: &ConnectionRecord) -> Result<(), SyncFailure> {
-        match self.refresh_credentials(record, false).await {
+        match self.refresh_credentials(record).await {
             Ok(()) | Err(RefreshFailure::Provider(ProviderError::Unsupported(_))) => Ok(()),
             Err(RefreshFailure::Provider(e)) => Err(sync_failure(&e)),
             Err(RefreshFailure::Core(e)) => Err(SyncFailure::Retryable {
@@ -1423,7 +1413,7 @@ impl Connections {
             if record.has_credentials
                 && Self::can_refresh(provider.as_ref())
                 && self.needs_refresh(&record, now)
-                && self.refresh_credentials(&record, false).await.is_ok()
+                && self.refresh_credentials(&record).await.is_ok()
             {
                 done += 1;
             }
