@@ -7,45 +7,22 @@
 
 mod common;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use axum::http::StatusCode;
 use bb_core::clock::Clock;
 use bb_core::connections::{Provider, SYNC_JOB_KIND};
 use bb_jobs::{ConnectionSyncHandler, JobRunner, RunnerConfig};
 use bb_providers::audible::{AudibleConfig, AudibleProvider};
 use bb_providers::http::{HttpSettings, build_client};
 use bb_testkit::audible::{self as fake, FakeAudibleConfig};
-use common::{Reply, TestApp, connections_with};
-use serde_json::{Value, json};
+use common::{TestApp, connections_with};
+use serde_json::json;
 use std::sync::Arc;
 
-async fn call(
-    app: &TestApp,
-    method: &str,
-    path: &str,
-    cookie: &str,
-    body: Option<&Value>,
-) -> Reply {
-    let mut req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(header::COOKIE, cookie)
-        .header(header::ORIGIN, "http://127.0.0.1:8080");
-    let body = match body {
-        Some(b) => {
-            req = req.header(header::CONTENT_TYPE, "application/json");
-            Body::from(b.to_string())
-        }
-        None => Body::empty(),
-    };
-    app.send(req.body(body).unwrap()).await
-}
-
-#[tokio::test]
-async fn audible_paste_flow_sync_and_disconnect_over_http() {
+/// The router with Audible pointed at a fresh fake holding `titles`, and alice signed in.
+async fn audible_app(titles: usize) -> (TestApp, fake::FakeAudible, String) {
     let mut app = common::app().await;
     let clock: Arc<dyn Clock> = app.clock.clone();
-    let fake = fake::start(FakeAudibleConfig::new(clock.clone(), 30)).await;
+    let fake = fake::start(FakeAudibleConfig::new(clock.clone(), titles)).await;
     let provider: Arc<dyn Provider> = Arc::new(AudibleProvider::new(
         AudibleConfig {
             auth_base_url: Some(fake.base_url.clone()),
@@ -57,15 +34,22 @@ async fn audible_paste_flow_sync_and_disconnect_over_http() {
     app.state.connections = connections_with(&app, &clock, vec![provider]);
     let r = app.login("alice", "correct horse").await;
     let cookie = common::session_cookie(&r);
+    (app, fake, cookie)
+}
 
-    let r = call(
-        &app,
-        "POST",
-        "/api/connections",
-        &cookie,
-        Some(&json!({"provider": "audible", "marketplace": "us"})),
-    )
-    .await;
+#[tokio::test]
+async fn audible_paste_flow_sync_and_disconnect_over_http() {
+    let (app, fake, cookie) = audible_app(30).await;
+    let clock: Arc<dyn Clock> = app.clock.clone();
+
+    let r = app
+        .call(
+            "POST",
+            "/api/connections",
+            &cookie,
+            Some(&json!({"provider": "audible", "marketplace": "us"})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(r.body["state"], "pending");
     let id = r.body["id"].as_i64().unwrap();
@@ -77,14 +61,14 @@ async fn audible_paste_flow_sync_and_disconnect_over_http() {
 
     // A pasted address that is not the landing page: a clear error, nothing stored, and
     // the flow stays open for the right paste.
-    let r = call(
-        &app,
-        "POST",
-        &format!("/api/connections/{id}/complete"),
-        &cookie,
-        Some(&json!({"redirect_url": "https://www.amazon.com/"})),
-    )
-    .await;
+    let r = app
+        .call(
+            "POST",
+            &format!("/api/connections/{id}/complete"),
+            &cookie,
+            Some(&json!({"redirect_url": "https://www.amazon.com/"})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
     assert!(
         r.body["error"]["message"]
@@ -94,26 +78,21 @@ async fn audible_paste_flow_sync_and_disconnect_over_http() {
         "{}",
         r.body
     );
-    let view = call(
-        &app,
-        "GET",
-        &format!("/api/connections/{id}"),
-        &cookie,
-        None,
-    )
-    .await
-    .body;
+    let view = app
+        .call("GET", &format!("/api/connections/{id}"), &cookie, None)
+        .await
+        .body;
     assert_eq!(view["state"], "pending", "{view}");
 
     let landing = fake.sign_in(&url).unwrap();
-    let r = call(
-        &app,
-        "POST",
-        &format!("/api/connections/{id}/complete"),
-        &cookie,
-        Some(&json!({"redirect_url": landing})),
-    )
-    .await;
+    let r = app
+        .call(
+            "POST",
+            &format!("/api/connections/{id}/complete"),
+            &cookie,
+            Some(&json!({"redirect_url": landing})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["state"], "active");
     assert!(
@@ -132,23 +111,23 @@ async fn audible_paste_flow_sync_and_disconnect_over_http() {
     );
 
     // The code in that address is spent: pasting it into a new flow says so.
-    let r = call(
-        &app,
-        "POST",
-        "/api/connections",
-        &cookie,
-        Some(&json!({"provider": "audible", "marketplace": "us"})),
-    )
-    .await;
+    let r = app
+        .call(
+            "POST",
+            "/api/connections",
+            &cookie,
+            Some(&json!({"provider": "audible", "marketplace": "us"})),
+        )
+        .await;
     let id2 = r.body["id"].as_i64().unwrap();
-    let r = call(
-        &app,
-        "POST",
-        &format!("/api/connections/{id2}/complete"),
-        &cookie,
-        Some(&json!({"redirect_url": landing})),
-    )
-    .await;
+    let r = app
+        .call(
+            "POST",
+            &format!("/api/connections/{id2}/complete"),
+            &cookie,
+            Some(&json!({"redirect_url": landing})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
     assert_eq!(fake.active_devices(), 1, "no second device registered");
 
@@ -162,14 +141,14 @@ async fn audible_paste_flow_sync_and_disconnect_over_http() {
         .drain()
         .await
         .unwrap();
-    let lib = call(
-        &app,
-        "GET",
-        "/api/library?per_page=100&format=audiobook",
-        &cookie,
-        None,
-    )
-    .await;
+    let lib = app
+        .call(
+            "GET",
+            "/api/library?per_page=100&format=audiobook",
+            &cookie,
+            None,
+        )
+        .await;
     assert!(lib.body["total"].as_u64().unwrap() >= 30, "{}", lib.body);
 
     // A 401 from the API: one refresh through /auth/token, then the retried sync works
@@ -180,14 +159,14 @@ async fn audible_paste_flow_sync_and_disconnect_over_http() {
         .filter(|r| r.target.starts_with("/auth/token"))
         .count();
     fake.fail_next(fake::Failure::Unauthorized401);
-    let r = call(
-        &app,
-        "POST",
-        &format!("/api/connections/{id}/sync"),
-        &cookie,
-        None,
-    )
-    .await;
+    let r = app
+        .call(
+            "POST",
+            &format!("/api/connections/{id}/sync"),
+            &cookie,
+            None,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
     let job = r.body["job_id"].as_i64().unwrap();
     let jobs: Arc<dyn bb_core::ports::JobStore> = app.state.store.clone();
@@ -199,7 +178,9 @@ async fn audible_paste_flow_sync_and_disconnect_over_http() {
         .drain()
         .await
         .unwrap();
-    let r = call(&app, "GET", &format!("/api/jobs/{job}"), &cookie, None).await;
+    let r = app
+        .call("GET", &format!("/api/jobs/{job}"), &cookie, None)
+        .await;
     assert_eq!(r.body["state"], "succeeded", "refreshed on 401: {}", r.body);
     let after = fake
         .requests()
@@ -207,26 +188,21 @@ async fn audible_paste_flow_sync_and_disconnect_over_http() {
         .filter(|r| r.target.starts_with("/auth/token"))
         .count();
     assert_eq!(after, refreshes + 1, "exactly one refresh");
-    let view = call(
-        &app,
-        "GET",
-        &format!("/api/connections/{id}"),
-        &cookie,
-        None,
-    )
-    .await
-    .body;
+    let view = app
+        .call("GET", &format!("/api/connections/{id}"), &cookie, None)
+        .await
+        .body;
     assert_eq!(view["state"], "active", "{view}");
 
     // Disconnect deregisters exactly this device, then removes its data.
-    let r = call(
-        &app,
-        "DELETE",
-        &format!("/api/connections/{id}?data=delete"),
-        &cookie,
-        None,
-    )
-    .await;
+    let r = app
+        .call(
+            "DELETE",
+            &format!("/api/connections/{id}?data=delete"),
+            &cookie,
+            None,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["revoked"], true);
     assert_eq!(
@@ -234,58 +210,48 @@ async fn audible_paste_flow_sync_and_disconnect_over_http() {
         vec![json!({"deregister_all_existing_accounts": false})]
     );
     assert_eq!(fake.active_devices(), 0);
-    let lib = call(&app, "GET", "/api/library?per_page=100", &cookie, None).await;
+    let lib = app
+        .call("GET", "/api/library?per_page=100", &cookie, None)
+        .await;
     assert_eq!(lib.body["total"], 0, "{}", lib.body);
 }
 
 #[tokio::test]
 async fn a_revocation_amazon_cannot_take_now_is_retried_then_the_credentials_go() {
-    let mut app = common::app().await;
+    let (app, fake, cookie) = audible_app(3).await;
     let clock: Arc<dyn Clock> = app.clock.clone();
-    let fake = fake::start(FakeAudibleConfig::new(clock.clone(), 3)).await;
-    let provider: Arc<dyn Provider> = Arc::new(AudibleProvider::new(
-        AudibleConfig {
-            auth_base_url: Some(fake.base_url.clone()),
-            api_base_url: Some(fake.base_url.clone()),
-        },
-        build_client(HttpSettings::default()).unwrap(),
-        clock.clone(),
-    ));
-    app.state.connections = connections_with(&app, &clock, vec![provider]);
-    let r = app.login("alice", "correct horse").await;
-    let cookie = common::session_cookie(&r);
-    let r = call(
-        &app,
-        "POST",
-        "/api/connections",
-        &cookie,
-        Some(&json!({"provider": "audible", "marketplace": "de"})),
-    )
-    .await;
+    let r = app
+        .call(
+            "POST",
+            "/api/connections",
+            &cookie,
+            Some(&json!({"provider": "audible", "marketplace": "de"})),
+        )
+        .await;
     let id = r.body["id"].as_i64().unwrap();
     let landing = fake
         .sign_in(r.body["authorize_url"].as_str().unwrap())
         .unwrap();
-    let r = call(
-        &app,
-        "POST",
-        &format!("/api/connections/{id}/complete"),
-        &cookie,
-        Some(&json!({"redirect_url": landing})),
-    )
-    .await;
+    let r = app
+        .call(
+            "POST",
+            &format!("/api/connections/{id}/complete"),
+            &cookie,
+            Some(&json!({"redirect_url": landing})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 
     // Amazon answers the disconnect with its HTML 503 page.
     fake.fail_next(fake::Failure::Html503);
-    let r = call(
-        &app,
-        "DELETE",
-        &format!("/api/connections/{id}?data=keep"),
-        &cookie,
-        None,
-    )
-    .await;
+    let r = app
+        .call(
+            "DELETE",
+            &format!("/api/connections/{id}?data=keep"),
+            &cookie,
+            None,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["revoked"], false);
     assert_eq!(r.body["revocation_retry"], true, "{}", r.body);
@@ -326,7 +292,7 @@ async fn a_revocation_amazon_cannot_take_now_is_retried_then_the_credentials_go(
             .await
             .unwrap();
     assert_eq!(kept, 0);
-    let r = call(&app, "GET", "/api/audit", &cookie, None).await;
+    let r = app.call("GET", "/api/audit", &cookie, None).await;
     assert!(
         r.body.to_string().contains("revocation_failed"),
         "{}",

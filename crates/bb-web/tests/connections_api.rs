@@ -12,9 +12,7 @@ mod common;
 #[path = "../../bb-providers/tests/peers/oidc/peer.rs"]
 mod peer;
 
-use axum::body::Body;
 use axum::http::StatusCode;
-use axum::http::{Request, header};
 use bb_core::clock::Clock;
 use bb_core::connections::{Provider, SYNC_JOB_KIND, WRITE_BACK_JOB_KIND};
 use bb_core::ports::Sealer;
@@ -34,44 +32,31 @@ async fn login(app: &TestApp, user: &str, password: &str) -> String {
     common::session_cookie(&r)
 }
 
-async fn call(
-    app: &TestApp,
-    method: &str,
-    path: &str,
-    cookie: &str,
-    body: Option<&Value>,
-) -> Reply {
-    let mut req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(header::COOKIE, cookie)
-        .header(header::ORIGIN, "http://127.0.0.1:8080");
-    let body = match body {
-        Some(b) => {
-            req = req.header(header::CONTENT_TYPE, "application/json");
-            Body::from(b.to_string())
-        }
-        None => Body::empty(),
-    };
-    app.send(req.body(body).unwrap()).await
-}
-
 async fn get(app: &TestApp, path: &str, cookie: &str) -> Reply {
-    call(app, "GET", path, cookie, None).await
+    app.call("GET", path, cookie, None).await
 }
 
 async fn post(app: &TestApp, path: &str, body: &Value, cookie: &str) -> Reply {
-    call(app, "POST", path, cookie, Some(body)).await
+    app.call("POST", path, cookie, Some(body)).await
 }
 
 async fn delete(app: &TestApp, path: &str, cookie: &str) -> Reply {
-    call(app, "DELETE", path, cookie, None).await
+    app.call("DELETE", path, cookie, None).await
 }
 
 async fn hardcover_app(books: usize) -> (TestApp, FakeHardcover) {
-    let mut app = common::app().await;
+    let app = common::app().await;
+    let config = FakeHardcoverConfig::new(app.clock.clone(), books);
+    hardcover_app_with(app, config).await
+}
+
+/// `app` with Hardcover pointed at a fake started from `config`.
+async fn hardcover_app_with(
+    mut app: TestApp,
+    config: FakeHardcoverConfig,
+) -> (TestApp, FakeHardcover) {
     let clock: Arc<dyn Clock> = app.clock.clone();
-    let fake = fake::start(FakeHardcoverConfig::new(clock.clone(), books)).await;
+    let fake = fake::start(config).await;
     let provider: Arc<dyn Provider> = Arc::new(HardcoverProvider::new(
         HardcoverConfig {
             base_url: fake.base_url.clone(),
@@ -361,37 +346,37 @@ async fn edits_are_written_back_only_when_enabled_and_only_the_fields_edited() {
         .unwrap();
 
     // Write-back off (the default): an edit stays here.
-    let r = call(
-        &app,
-        "PATCH",
-        &format!("/api/library/{item}"),
-        &cookie,
-        Some(&json!({"rating": 2.5})),
-    )
-    .await;
+    let r = app
+        .call(
+            "PATCH",
+            &format!("/api/library/{item}"),
+            &cookie,
+            Some(&json!({"rating": 2.5})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     runner(&app).drain().await.unwrap();
     assert!(fake.mutations().is_empty(), "{:?}", fake.mutations());
 
     // On: status and rating go to that user_book, nothing else is sent.
-    let r = call(
-        &app,
-        "PATCH",
-        &format!("/api/connections/{id}"),
-        &cookie,
-        Some(&json!({"write_back": true})),
-    )
-    .await;
+    let r = app
+        .call(
+            "PATCH",
+            &format!("/api/connections/{id}"),
+            &cookie,
+            Some(&json!({"write_back": true})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["settings"]["write_back"], true);
-    let r = call(
-        &app,
-        "PATCH",
-        &format!("/api/library/{item}"),
-        &cookie,
-        Some(&json!({"status": "read", "rating": 4.5})),
-    )
-    .await;
+    let r = app
+        .call(
+            "PATCH",
+            &format!("/api/library/{item}"),
+            &cookie,
+            Some(&json!({"status": "read", "rating": 4.5})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     runner(&app).drain().await.unwrap();
     let mutations = fake.mutations();
@@ -963,25 +948,13 @@ async fn idle_connections_are_refreshed_by_the_keepalive_pass() {
 /// duplicate or starting a second one.
 #[tokio::test]
 async fn a_connection_needing_reauth_is_reconnected_in_place() {
-    let mut app = common::app().await;
-    let clock: Arc<dyn Clock> = app.clock.clone();
-    let mut config = FakeHardcoverConfig::new(clock.clone(), 3);
+    let app = common::app().await;
+    let mut config = FakeHardcoverConfig::new(app.clock.clone(), 3);
     let mut second = config.accounts[0].clone();
     second.token = "hc-new-token".into();
     second.books = 0; // the same account: its books are seeded once, under the first token
     config.accounts.push(second);
-    let fake = fake::start(config).await;
-    let provider: Arc<dyn Provider> = Arc::new(HardcoverProvider::new(
-        HardcoverConfig {
-            base_url: fake.base_url.clone(),
-            max_budget_wait: std::time::Duration::ZERO,
-            ..HardcoverConfig::default()
-        },
-        Arc::new(TokenBucket::new(1_000, 6_000, clock.clone())),
-        clock.clone(),
-        bb_providers::hardcover::provider::RATE_LIMIT,
-    ));
-    app.state.connections = connections_with(&app, &clock, vec![provider]);
+    let (app, fake) = hardcover_app_with(app, config).await;
     let cookie = login(&app, "alice", "correct horse").await;
     let r = post(
         &app,

@@ -190,6 +190,29 @@ impl TestApp {
         .await
     }
 
+    /// A same-origin request with the session `cookie` and an optional JSON body.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        cookie: &str,
+        body: Option<&Value>,
+    ) -> Reply {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::COOKIE, cookie)
+            .header(header::ORIGIN, "http://127.0.0.1:8080");
+        let body = match body {
+            Some(b) => {
+                req = req.header(header::CONTENT_TYPE, "application/json");
+                Body::from(b.to_string())
+            }
+            None => Body::empty(),
+        };
+        self.send(req.body(body).unwrap()).await
+    }
+
     pub async fn get(&self, path: &str, auth: Option<(&str, &str)>) -> Reply {
         let mut req = Request::get(path);
         if let Some((name, value)) = auth {
