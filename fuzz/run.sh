@@ -6,7 +6,23 @@ set -euo pipefail
 seconds="${1:-60}"
 cd "$(dirname "$0")"
 targets=(goodreads_csv storygraph_csv librarything_json librarything_tsv openlibrary_csv calibre_csv calibre_opf
-         audible_cli_json audible_cli_csv audible_cli_tsv libation_json libation_csv audible_api_json kindle_clippings)
+         audible_cli_json audible_cli_csv audible_cli_tsv libation_json libation_csv audible_api_json kindle_clippings
+         kobo_sqlite)
+# A KoboReader.sqlite built from the real schema document and the tests' synthetic rows
+# (there is no binary fixture), so mutations reach the tables past SQLite's header check.
+kobo_seed() {
+    rm -f "$1"
+    python3 - "$1" <<'PY'
+import re, sqlite3, sys
+doc = open("../../shared/fixtures/real/kobo/kobo.schema.md", encoding="utf-8").read()
+db = sqlite3.connect(sys.argv[1])
+for ddl in re.findall(r"```sql\n(.*?)```", doc, re.S):
+    db.executescript(ddl)
+db.executescript(open("../crates/bb-importers/tests/data/kobo_rows.sql", encoding="utf-8").read())
+db.commit()
+PY
+}
+
 for target in "${targets[@]}"; do
     echo "== fuzzing $target for ${seconds}s"
     # Seed each corpus with the real exports so the fuzzer starts past the header checks.
@@ -21,6 +37,7 @@ for target in "${targets[@]}"; do
         calibre_csv) seeds=(../../shared/fixtures/real/calibre/*.csv) ;;
         calibre_opf) seeds=(../../shared/fixtures/real/calibre/*.opf) ;;
         kindle_clippings) seeds=(../../shared/fixtures/real/kindle-clippings/*.txt) ;;
+        kobo_sqlite) kobo_seed "$corpus/full-schema.sqlite"; seeds=() ;;
         *) seeds=(../crates/bb-importers/tests/data/*) ;; # the synthetic Audible/Libation samples
     esac
     for s in "${seeds[@]}"; do
