@@ -260,6 +260,7 @@ async fn import_goodreads(t: &Tab, app: &common::TestApp) {
     assert!(summary.contains("0 failed"), "{summary}");
     assert!(t.c.find(Locator::Css("progress.job")).await.is_err());
     t.shot("import").await;
+    drop_a_file(t).await;
 
     t.go("/library").await;
     let library = t.text("body").await;
@@ -300,6 +301,26 @@ async fn import_goodreads(t: &Tab, app: &common::TestApp) {
         Some("5"),
         "the choice stays selected"
     );
+}
+
+/// A file dropped on the upload zone becomes the form's file (the drop a user makes with
+/// the mouse, dispatched as the browser would).
+async fn drop_a_file(t: &Tab) {
+    t.go("/import").await;
+    let dropped =
+        t.c.execute(
+            r##"const dt = new DataTransfer();
+               dt.items.add(new File(["Title,Author\n"], "dropped.csv", { type: "text/csv" }));
+               document.querySelector("[data-dropzone]").dispatchEvent(
+                 new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+               const files = document.querySelector("#files").files;
+               return files.length === 1 ? files[0].name : null;"##,
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(dropped.as_str(), Some("dropped.csv"));
+    assert_eq!(t.text("[data-status]").await, "1 file(s) ready to import");
 }
 
 /// Chooses StoryGraph's title over Goodreads' on an item the two disagree about.
@@ -565,6 +586,14 @@ async fn tokens_and_activity(t: &Tab, app: &common::TestApp, hardcover: i64) {
     );
 
     t.go("/activity").await;
+    // Times in the browser's locale (en-GB here); the server's UTC text stays as the title.
+    let time = css(&t.c, "time").await;
+    let shown = time.text().await.unwrap();
+    let fallback = time.attr("title").await.unwrap().unwrap_or_default();
+    assert!(
+        fallback.ends_with(" UTC") && !shown.ends_with(" UTC"),
+        "{shown} / {fallback}"
+    );
     let activity = t.text("body").await;
     assert!(activity.contains("Access token revoked") && activity.contains("Signed in"));
     // Each connection's sync history: the linked Hardcover's first sync ran (drained

@@ -700,6 +700,21 @@ async fn settings_tokens_and_export() {
             .contains("attachment")
     );
     assert!(res.body.contains("bookbridge-json"));
+    // The Goodreads-importable CSV, from the same form.
+    let fields = [
+        ("csrf", s.csrf.as_str()),
+        ("format", "goodreads-csv"),
+        ("password", "correct horse"),
+    ];
+    let csv = post_form(&app, "/settings/export", &s.cookie, &fields).await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(
+        csv.headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .contains(".csv")
+    );
+    assert!(csv.body.starts_with("Book Id,Title,Author"), "{}", csv.body);
 }
 
 #[tokio::test]
@@ -1012,6 +1027,54 @@ async fn audible_is_linked_by_pasting_the_landing_address() {
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
     let page = get(&app, done.location(), &s.cookie).await;
     assert!(page.body.contains("Connected"), "{}", page.body);
+    audible_card_after_sync_and_when_it_needs_reconnecting(&app, &s.cookie).await;
+}
+
+/// The linked Audible card: its last sync (when, counts, result) and the next one, what
+/// disconnecting tells Amazon; once the connection needs re-authorisation, a Reconnect
+/// button and no Sync now.
+async fn audible_card_after_sync_and_when_it_needs_reconnecting(
+    app: &common::TestApp,
+    cookie: &str,
+) {
+    use bb_core::clock::Clock;
+    app.job_runner().drain().await.unwrap();
+    let card = |body: &str| {
+        let at = body.find("<div class=\"linked\"").unwrap();
+        body[at..at + body[at..].find("</details>\n  </div>").unwrap()].to_owned()
+    };
+    let page = get(app, "/connections", cookie).await;
+    let linked = card(&page.body);
+    assert!(linked.contains("Last sync <time datetime="), "{linked}");
+    assert!(linked.contains("finished: 10 new, 0 updated"), "{linked}");
+    assert!(linked.contains(". Next: <time datetime="), "{linked}");
+    assert!(linked.contains(">Sync now</button>"), "{linked}");
+    assert!(
+        linked.contains("Audible will be told to revoke bookbridge"),
+        "{linked}"
+    );
+
+    let user = app.state.library.user_id("alice").await.unwrap();
+    let id = app.state.connections.list(user).await.unwrap()[0].id;
+    app.state
+        .store
+        .set_connection_state(
+            id,
+            bb_core::connections::ConnectionState::NeedsReauth,
+            Some(("refresh_rejected", "Amazon refused the stored sign-in")),
+            app.clock.now(),
+        )
+        .await
+        .unwrap();
+    let page = get(app, "/connections", cookie).await;
+    let linked = card(&page.body);
+    assert!(linked.contains("Needs reconnecting"), "{linked}");
+    assert!(
+        linked.contains("Amazon refused the stored sign-in"),
+        "{linked}"
+    );
+    assert!(linked.contains(">Reconnect</button>"), "{linked}");
+    assert!(!linked.contains(">Sync now</button>"), "{linked}");
 }
 
 #[tokio::test]
@@ -1057,4 +1120,51 @@ async fn a_provider_that_brings_no_books_says_so_on_its_card() {
         card("hardcover").contains("<strong>Brings:</strong> books, "),
         "a provider with capabilities still lists them"
     );
+}
+
+const REAL: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/fixtures/real/"
+);
+
+/// The item page of the first of alice's items titled `title`.
+async fn item_page(app: &common::TestApp, cookie: &str, title: &str) -> String {
+    let item = ui_support::alices_items(app)
+        .await
+        .into_iter()
+        .find(|i| i["title"] == title)
+        .unwrap_or_else(|| panic!("no item titled {title}"));
+    let page = get(app, &format!("/library/{}", item["id"]), cookie).await;
+    assert_eq!(page.status, StatusCode::OK);
+    page.body
+}
+
+#[tokio::test]
+async fn an_item_shows_its_read_throughs_reviews_highlights_and_notes_with_their_sources() {
+    let app = app().await;
+    let s = sign_in(&app, "alice", "correct horse").await;
+    for file in [
+        "goodreads/goodreads_library_export_one_line_modified_review.csv",
+        "kindle-clippings/multiline_notes.txt",
+    ] {
+        let bytes = std::fs::read(format!("{REAL}{file}")).unwrap();
+        let res = upload(&app, &s.cookie, &s.csrf, "export", &bytes).await;
+        assert_eq!(res.status, StatusCode::SEE_OTHER, "{file}: {}", res.body);
+    }
+
+    let grapes = item_page(&app, &s.cookie, "The Grapes of Wrath").await;
+    assert!(grapes.contains("Read-throughs"), "{grapes}");
+    assert!(grapes.contains("2023-04-17"), "{grapes}");
+    assert!(grapes.contains("Your review on Goodreads"), "{grapes}");
+    assert!(grapes.contains("Incredible story of a family trying to survive"));
+
+    let azkaban = item_page(&app, &s.cookie, "Harry Potter e il Prigioniero di Azkaban").await;
+    assert!(azkaban.contains("Highlights and notes"), "{azkaban}");
+    assert!(
+        azkaban.contains("<blockquote>all’espressione</blockquote>"),
+        "{azkaban}"
+    );
+    assert!(azkaban.contains("<strong>Note:</strong> This"), "{azkaban}");
+    assert!(azkaban.contains("5170"), "where in the book: {azkaban}");
+    assert!(azkaban.contains("Kindle"), "from which source: {azkaban}");
 }
