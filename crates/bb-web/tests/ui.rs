@@ -998,6 +998,12 @@ async fn audible_is_linked_by_pasting_the_landing_address() {
     let next = post_form(&app, "/connections/connect", &s.cookie, &fields).await;
     assert_eq!(next.status, StatusCode::OK, "{}", next.body);
     assert!(next.body.contains("bookbridge never sees your password"));
+    assert!(
+        next.body
+            .contains("It appears there as “Anna’s Audible for iPhone”, with your own first name"),
+        "what the device will be called in Amazon's list: {}",
+        next.body
+    );
     let at = next
         .body
         .find("href=\"https://www.amazon.com/ap/signin?")
@@ -1119,6 +1125,12 @@ async fn a_provider_that_brings_no_books_says_so_on_its_card() {
     assert!(
         card("hardcover").contains("<strong>Brings:</strong> books, "),
         "a provider with capabilities still lists them"
+    );
+    // A token provider's form links to where the token is made.
+    assert!(
+        card("hardcover").contains("Make one at <a href=\"https://"),
+        "{}",
+        card("hardcover")
     );
 }
 

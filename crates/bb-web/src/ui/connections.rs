@@ -65,7 +65,18 @@ struct NextStepPage {
     id: i64,
     authorize_url: String,
     device: bool,
+    /// What the provider will call the device in its list, when known before sign-in.
+    device_name: Option<&'static str>,
     notice: String,
+}
+
+/// Audible names a registered device after the account's first name from the template
+/// bookbridge sends (`audible::register::DEVICE_NAME_TEMPLATE`).
+fn device_name(provider: &str) -> Option<&'static str> {
+    (provider == "audible").then_some(
+        "“Anna’s Audible for iPhone”, with your own first name (“Anna’s 2nd Audible for \
+         iPhone” when you have one already)",
+    )
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -308,6 +319,7 @@ pub async fn connect(
                         .iter()
                         .any(|p| p.id == provider && p.auth_kind == AuthKind::Device),
                 authorize_url: url,
+                device_name: device_name(&provider),
                 notice: connected.notice.unwrap_or_default(),
             },
         )),
