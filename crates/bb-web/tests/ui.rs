@@ -190,18 +190,7 @@ async fn every_state_change_needs_the_session_token() {
     let body = format!(
         "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.csv\"\r\n\r\nTitle,Author\r\nA,B\r\n--{boundary}--\r\n"
     );
-    let res = send(
-        &app,
-        Request::post("/import")
-            .header(header::COOKIE, &s.cookie)
-            .header(
-                header::CONTENT_TYPE,
-                format!("multipart/form-data; boundary={boundary}"),
-            )
-            .body(Body::from(body))
-            .unwrap(),
-    )
-    .await;
+    let res = post_import(&app, &s.cookie, boundary, body).await;
     assert_eq!(res.status, StatusCode::FORBIDDEN);
 
     // A cross-site browser post is refused before the token matters.
@@ -365,6 +354,27 @@ async fn split_and_merge_by_hand() {
     );
 }
 
+/// `POST /import` with a multipart `body` cut by `boundary`.
+async fn post_import(
+    app: &common::TestApp,
+    cookie: &str,
+    boundary: &str,
+    body: impl Into<Body>,
+) -> ui_support::Page {
+    send(
+        app,
+        Request::post("/import")
+            .header(header::COOKIE, cookie)
+            .header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body.into())
+            .unwrap(),
+    )
+    .await
+}
+
 async fn upload(
     app: &common::TestApp,
     cookie: &str,
@@ -381,18 +391,7 @@ async fn upload(
     .into_bytes();
     body.extend_from_slice(bytes);
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    send(
-        app,
-        Request::post("/import")
-            .header(header::COOKIE, cookie)
-            .header(
-                header::CONTENT_TYPE,
-                format!("multipart/form-data; boundary={boundary}"),
-            )
-            .body(Body::from(body))
-            .unwrap(),
-    )
-    .await
+    post_import(app, cookie, boundary, body).await
 }
 
 #[tokio::test]
@@ -523,6 +522,48 @@ async fn a_large_upload_shows_its_job_progress_then_the_summary_with_every_faile
     );
     assert!(!page.body.contains("data-import-job") && !page.body.contains("http-equiv"));
     assert!(!app.state.library.all_items(user).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn several_files_in_one_form_each_import_inline_or_as_a_job() {
+    let app = app().await.with_inline_max(1024);
+    let s = sign_in(&app, "alice", "correct horse").await;
+    let small = std::fs::read(format!("{REAL}goodreads/goodreads.csv")).unwrap();
+    let large = std::fs::read(GOODREADS).unwrap();
+    assert!(small.len() <= 1024 && large.len() > 1024);
+    let boundary = "bookbridge-ui-boundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{}\r\n",
+        s.csrf
+    )
+    .into_bytes();
+    for (name, bytes) in [("small.csv", &small), ("large.csv", &large)] {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; \
+                 filename=\"{name}\"\r\nContent-Type: text/csv\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let res = post_import(&app, &s.cookie, boundary, body).await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    let ids: Vec<&str> = res
+        .location()
+        .trim_start_matches("/import?done=")
+        .split(',')
+        .collect();
+    assert_eq!(ids.len(), 2, "{}", res.location());
+    let page = get(&app, res.location(), &s.cookie).await;
+    assert!(page.body.contains("Imported small.csv"), "{}", page.body);
+    assert!(page.body.contains("Importing large.csv"), "{}", page.body);
+    assert!(
+        page.body
+            .contains(&format!("data-import-job=\"{}\"", ids[1]))
+    );
 }
 
 fn count(haystack: &str, needle: &str) -> usize {
