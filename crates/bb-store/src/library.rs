@@ -120,7 +120,7 @@ macro_rules! impl_library_store {
             use bb_core::library::matching::MatchCandidate;
             use bb_core::library::resolve::ManualEdits;
             use bb_core::ports::{
-                BatchCounts, BatchState, CandidateItem, DuplicateState, ImportBatch, ItemQuery,
+                BatchCounts, BatchState, CandidateItem, DuplicateState, ImportBatch, ItemQuery, RatingFilter,
                 ItemRef, LibraryStore, LibraryWrite, PossibleDuplicate, SourceOp, SourceWrite,
                 StoreResult, StoredItem, StoredSource,
             };
@@ -283,16 +283,31 @@ macro_rules! impl_library_store {
                 })
             }
 
-            /// The WHERE clause and its text bindings (after `$1` = user) for a listing.
-            fn item_filter(query: &ItemQuery) -> (String, Vec<String>) {
+            /// A value bound into a listing's WHERE clause.
+            enum FilterBind {
+                Text(String),
+                Int(i32),
+            }
+
+            /// The WHERE clause and its bindings (after `$1` = user) for a listing.
+            fn item_filter(query: &ItemQuery) -> (String, Vec<FilterBind>) {
                 let mut sql = String::from("i.user_id = $1");
-                let mut binds: Vec<String> = Vec::new();
+                let mut binds: Vec<FilterBind> = Vec::new();
                 if let Some(status) = &query.status {
-                    binds.push(status.clone());
+                    binds.push(FilterBind::Text(status.clone()));
                     sql.push_str(&format!(" AND i.status = ${}", binds.len() + 1));
                 }
+                match query.rating {
+                    None => {}
+                    Some(RatingFilter::Unrated) => sql.push_str(" AND i.rating IS NULL"),
+                    Some(RatingFilter::Rated) => sql.push_str(" AND i.rating IS NOT NULL"),
+                    Some(RatingFilter::AtLeast(r)) => {
+                        binds.push(FilterBind::Int(i32::from(r.0)));
+                        sql.push_str(&format!(" AND i.rating >= ${}", binds.len() + 1));
+                    }
+                }
                 for key in &query.keys {
-                    binds.push(key.clone());
+                    binds.push(FilterBind::Text(key.clone()));
                     sql.push_str(&format!(
                         " AND EXISTS (SELECT 1 FROM library_item_keys k \
                          WHERE k.item_id = i.id AND k.key = ${})",
@@ -304,7 +319,7 @@ macro_rules! impl_library_store {
                         .replace('\\', "\\\\")
                         .replace('%', "\\%")
                         .replace('_', "\\_");
-                    binds.push(format!("%{escaped}%"));
+                    binds.push(FilterBind::Text(format!("%{escaped}%")));
                     sql.push_str(&format!(
                         " AND i.search_text LIKE ${} ESCAPE '\\'",
                         binds.len() + 1
@@ -735,9 +750,9 @@ macro_rules! impl_library_store {
                         for slice in news.chunks(ROWS_PER_INSERT) {
                             let sql = format!(
                                 "INSERT INTO library_items (id, user_id, resolved, match_keys, \
-                                 sort_title, search_text, status, created_by, created_at, \
-                                 updated_at) VALUES {}",
-                                values_list($anonymous_params, slice.len(), 10)
+                                 sort_title, search_text, status, rating, created_by, \
+                                 created_at, updated_at) VALUES {}",
+                                values_list($anonymous_params, slice.len(), 11)
                             );
                             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                             for (id, w) in slice {
@@ -749,6 +764,7 @@ macro_rules! impl_library_store {
                                     .bind(w.sort_title.as_str())
                                     .bind(w.search_text.as_str())
                                     .bind(w.status.as_deref())
+                                    .bind(w.rating.map(|r| i32::from(r.0)))
                                     .bind(write.created_by.map(|b| b.0))
                                     .bind(now)
                                     .bind(now);
@@ -774,14 +790,15 @@ macro_rules! impl_library_store {
                                 serde_json::to_string(&w.candidate).map_err(|e| json_err(&e))?;
                             let done = sqlx::query(
                                 "UPDATE library_items SET resolved = $1, match_keys = $2, \
-                                 sort_title = $3, search_text = $4, status = $5, updated_at = $6 \
-                                 WHERE id = $7 AND user_id = $8",
+                                 sort_title = $3, search_text = $4, status = $5, rating = $6, \
+                                 updated_at = $7 WHERE id = $8 AND user_id = $9",
                             )
                             .bind(w.resolved.as_str())
                             .bind(keys)
                             .bind(&w.sort_title)
                             .bind(&w.search_text)
                             .bind(w.status.as_deref())
+                            .bind(w.rating.map(|r| i32::from(r.0)))
                             .bind(now)
                             .bind(id.0)
                             .bind(user.0)
@@ -1074,7 +1091,10 @@ macro_rules! impl_library_store {
                     );
                     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user.0);
                     for b in binds {
-                        q = q.bind(b);
+                        q = match b {
+                            FilterBind::Text(t) => q.bind(t),
+                            FilterBind::Int(n) => q.bind(n),
+                        };
                     }
                     let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
                     let offset = i64::try_from(query.offset).unwrap_or(i64::MAX);
@@ -1092,7 +1112,10 @@ macro_rules! impl_library_store {
                     let sql = format!("SELECT COUNT(*) FROM library_items i WHERE {filter}");
                     let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql)).bind(user.0);
                     for b in binds {
-                        q = q.bind(b);
+                        q = match b {
+                            FilterBind::Text(t) => q.bind(t),
+                            FilterBind::Int(n) => q.bind(n),
+                        };
                     }
                     let n = q.fetch_one(&self.pool).await.map_err(be)?;
                     Ok(u64::try_from(n).unwrap_or(0))

@@ -8,12 +8,12 @@
 )]
 
 use bb_core::ids::{ItemId, UserId};
-use bb_core::library::SourceRecord;
 use bb_core::library::matching::MatchCandidate;
 use bb_core::library::resolve::{Edit, ManualEdits, SourceKind};
+use bb_core::library::{Rating, SourceRecord};
 use bb_core::ports::{
     BatchCounts, BatchState, DuplicateState, DuplicateWrite, ItemQuery, ItemRef, ItemWrite,
-    LibraryWrite, SourceOp, SourceWrite, Store,
+    LibraryWrite, RatingFilter, SourceOp, SourceWrite, Store,
 };
 use bb_store::testing::on_both;
 use chrono::{DateTime, TimeZone, Utc};
@@ -53,6 +53,7 @@ fn item_write(item: ItemRef, title: &str, keys: &[&str]) -> ItemWrite {
         sort_title: title.to_lowercase(),
         search_text: title.to_lowercase(),
         status: Some("read".into()),
+        rating: None,
     }
 }
 
@@ -314,4 +315,140 @@ async fn undo_falls_back_to_the_previous_version() {
         assert!(s.item(alice, item).await.unwrap().is_none());
     })
     .await;
+}
+
+async fn count_rated(s: &Arc<dyn Store>, user: UserId, rating: RatingFilter) -> u64 {
+    let q = ItemQuery {
+        rating: Some(rating),
+        limit: 10,
+        ..ItemQuery::default()
+    };
+    let n = s.count_items(user, &q).await.unwrap();
+    assert_eq!(
+        s.list_items(user, &q).await.unwrap().len(),
+        usize::try_from(n).unwrap(),
+        "list and count agree for {rating:?}"
+    );
+    n
+}
+
+#[tokio::test]
+async fn items_filter_by_rating_exactly_in_hundredths() {
+    on_both(
+        "items_filter_by_rating_exactly_in_hundredths",
+        |db| async move {
+            let s = db.store;
+            let alice = user(&s, "alice").await;
+            let mut w = LibraryWrite::new(t0());
+            w.new_items = 4;
+            for (n, (title, rating)) in [
+                ("Dune", Some(350)),
+                ("Emma", Some(400)),
+                ("Ubik", Some(375)),
+                ("Kindred", None),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let mut item = item_write(ItemRef::New(n), title, &[]);
+                item.rating = rating.map(Rating);
+                w.items.push(item);
+            }
+            let ids = s.write_library(alice, &w).await.unwrap();
+
+            assert_eq!(count_rated(&s, alice, RatingFilter::Unrated).await, 1);
+            assert_eq!(count_rated(&s, alice, RatingFilter::Rated).await, 3);
+            let at_least = |r: u16| count_rated(&s, alice, RatingFilter::AtLeast(Rating(r)));
+            assert_eq!(at_least(300).await, 3);
+            assert_eq!(at_least(350).await, 3, "3.5 stars is at least 3.5");
+            assert_eq!(at_least(360).await, 2, "3.75 and 4, not 3.5");
+            assert_eq!(at_least(400).await, 1);
+            assert_eq!(at_least(500).await, 0);
+            let bob = user(&s, "bob").await;
+            assert_eq!(count_rated(&s, bob, RatingFilter::Rated).await, 0);
+
+            // A rewrite of an existing item moves its rating (here: cleared).
+            let mut w = LibraryWrite::new(t0());
+            w.items
+                .push(item_write(ItemRef::Existing(ids[1]), "Emma", &[]));
+            s.write_library(alice, &w).await.unwrap();
+            assert_eq!(at_least(400).await, 0);
+            assert_eq!(count_rated(&s, alice, RatingFilter::Unrated).await, 2);
+        },
+    )
+    .await;
+}
+
+/// The migrations up to (not including) `version`: a database as it was before it.
+fn migrations_before(all: &sqlx::migrate::Migrator, version: i64) -> sqlx::migrate::Migrator {
+    // The fields are public (hidden) so `migrate!()` can build one; there is no other way
+    // to run a prefix of an embedded set.
+    sqlx::migrate::Migrator {
+        migrations: std::borrow::Cow::Owned(
+            all.iter()
+                .filter(|m| m.version < version)
+                .cloned()
+                .collect(),
+        ),
+        ..sqlx::migrate::Migrator::DEFAULT
+    }
+}
+
+const OLD_ITEM: &str = "INSERT INTO library_items (id, user_id, resolved, match_keys, sort_title, \
+     search_text, status, created_by, created_at, updated_at) VALUES \
+     (1, $1, '{\"title\":\"Dune\",\"rating\":3.5}', '{}', 'dune', 'dune', NULL, NULL, 0, 0), \
+     (2, $1, '{\"title\":\"Emma\",\"rating\":null}', '{}', 'emma', 'emma', NULL, NULL, 0, 0), \
+     (3, $1, '{\"title\":\"Ubik\"}', '{}', 'ubik', 'ubik', NULL, NULL, 0, 0)";
+
+async fn assert_backfilled(s: &Arc<dyn Store>, reader: UserId) {
+    assert_eq!(count_rated(s, reader, RatingFilter::Unrated).await, 2);
+    let q = ItemQuery {
+        rating: Some(RatingFilter::AtLeast(Rating(350))),
+        limit: 10,
+        ..ItemQuery::default()
+    };
+    let found = s.list_items(reader, &q).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].resolved["title"], "Dune");
+    assert_eq!(
+        count_rated(s, reader, RatingFilter::AtLeast(Rating(351))).await,
+        0
+    );
+}
+
+/// On a database of `$store` at `$url`: the migrations before the rating column, an item
+/// resolved then, the rest of the migrations, and the item found by its rating. A macro:
+/// the two stores' pools are different types.
+macro_rules! check_rating_backfill {
+    ($store:ty, $url:expr) => {{
+        let old = <$store>::connect($url).await.unwrap();
+        migrations_before(<$store>::migrator(), 6)
+            .run(old.pool())
+            .await
+            .unwrap();
+        let store: Arc<dyn Store> = Arc::new(old.clone());
+        let reader = user(&store, "reader").await;
+        sqlx::query(OLD_ITEM)
+            .bind(reader.0)
+            .execute(old.pool())
+            .await
+            .unwrap();
+        old.migrate().await.unwrap();
+        assert_backfilled(&store, reader).await;
+    }};
+}
+
+#[tokio::test]
+async fn the_rating_migration_fills_in_items_resolved_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("old.db").display());
+    check_rating_backfill!(bb_store::SqliteStore, &url);
+
+    let test = "the_rating_migration_fills_in_items_resolved_before_it";
+    if let Some(base) = bb_store::testing::postgres_base_url(test) {
+        let url = bb_store::testing::create_postgres_database(&base)
+            .await
+            .unwrap();
+        check_rating_backfill!(bb_store::PgStore, &url);
+    }
 }

@@ -554,6 +554,22 @@ async fn listing_filters_and_search() {
             .await,
             2
         );
+        // The shown rating: Dune's (4.5 or 5), The Martian's 4; the other two have none.
+        let rated = |r: &str| ItemFilter {
+            rating: Some(r.parse().unwrap()),
+            ..ItemFilter::default()
+        };
+        assert_eq!(count(rated("unrated")).await, 2);
+        assert_eq!(count(rated("4")).await, 2);
+        assert_eq!(count(rated("4.5")).await, 1);
+        assert_eq!(
+            count(ItemFilter {
+                source: Some("goodreads".into()),
+                ..rated("rated")
+            })
+            .await,
+            2
+        );
         let page = e
             .lib
             .list_items(

@@ -1,10 +1,11 @@
 //! The web app in a real headless Chromium, driven over `WebDriver` (fantoccini) against
-//! the real server on port 0: sign in, import the real Goodreads export and see its books,
+//! the real server on port 0: sign in, import the real Goodreads export as a background
+//! job (its progress bar, then its summary) and see its books, filter them by rating,
 //! resolve a conflict, undo an import, connect Hardcover with a token, sync it and
 //! disconnect removing its books, link Audible by pasting the landing address (fake
 //! Audible), connect a generic OAuth provider through the real `oidc-provider` peer, create
-//! and revoke a token, sign out. A screenshot of each main page is saved (see
-//! `screenshot_dir`).
+//! and revoke a token, see each connection's sync history on the activity page, sign out.
+//! A screenshot of each main page is saved (see `screenshot_dir`).
 //!
 //! Needs Debian's `chromium` and `chromium-driver`. Without `chromedriver` the test skips
 //! loudly, unless `BOOKBRIDGE_REQUIRE_PEERS=1` (CI), where it fails; the same goes for the
@@ -219,21 +220,47 @@ async fn sign_in(t: &Tab) {
     assert!(t.text("body").await.contains("Your library is empty"));
 }
 
-/// The real Goodreads export through the upload form (its script shows progress, then
-/// follows the redirect to the summary), and its books in the library.
-async fn import_goodreads(t: &Tab) {
+/// The real Goodreads export through the upload form. The server's inline limit is small,
+/// so the file becomes an import job: the page shows its bar (the script follows the job
+/// over the API) until the job has run, then reloads itself into the summary. Then its
+/// books in the library, searched and filtered by rating.
+async fn import_goodreads(t: &Tab, app: &common::TestApp) {
     t.go("/import").await;
     let fixture = std::fs::canonicalize(GOODREADS).unwrap();
     t.type_into("#files", fixture.to_str().unwrap()).await;
     t.click("form[data-upload] button[type=submit]").await;
-    until("the import summary", || async {
+    until("the import job's progress", || async {
         t.query().await.starts_with("done=")
+            && t.try_text("[data-job-status]")
+                .await
+                .starts_with("Waiting to start")
+    })
+    .await;
+    assert!(
+        t.text("h2")
+            .await
+            .starts_with("Importing goodreads_library_export-2022.csv"),
+        "{}",
+        t.text("body").await
+    );
+    css(&t.c, "progress.job[data-job-bar]").await;
+    t.shot("import-progress").await;
+
+    // The job runs as `serve`'s runner would run it (with whatever else is due: the first
+    // Hardcover connection's sync, which finds it disconnected); the page notices by itself.
+    app.job_runner().drain().await.unwrap();
+    until("the import summary", || async {
+        t.try_text("body")
+            .await
+            .contains("Imported goodreads_library_export-2022.csv")
     })
     .await;
     let summary = t.text("body").await;
     assert!(summary.contains("Goodreads CSV"), "{summary}");
     assert!(summary.contains("0 failed"), "{summary}");
+    assert!(t.c.find(Locator::Css("progress.job")).await.is_err());
     t.shot("import").await;
+    drop_a_file(t).await;
 
     t.go("/library").await;
     let library = t.text("body").await;
@@ -249,6 +276,51 @@ async fn import_goodreads(t: &Tab) {
     .await;
     let found = t.text("body").await;
     assert!(found.contains("Sept secondes") && !found.contains("La guerre des Gaules"));
+
+    // Five stars only: Sept secondes (5) stays, La guerre des Gaules (unrated) goes.
+    t.go("/library").await;
+    css(&t.c, "#rating")
+        .await
+        .select_by_value("5")
+        .await
+        .unwrap();
+    t.click("form.filters button[type=submit]").await;
+    until("the rating filter", || async {
+        t.query().await.contains("rating=5")
+    })
+    .await;
+    let five = t.text("body").await;
+    assert!(five.contains("Sept secondes") && !five.contains("La guerre des Gaules"));
+    assert_eq!(
+        css(&t.c, "#rating")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("5"),
+        "the choice stays selected"
+    );
+}
+
+/// A file dropped on the upload zone becomes the form's file (the drop a user makes with
+/// the mouse, dispatched as the browser would).
+async fn drop_a_file(t: &Tab) {
+    t.go("/import").await;
+    let dropped =
+        t.c.execute(
+            r##"const dt = new DataTransfer();
+               dt.items.add(new File(["Title,Author\n"], "dropped.csv", { type: "text/csv" }));
+               document.querySelector("[data-dropzone]").dispatchEvent(
+                 new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+               const files = document.querySelector("#files").files;
+               return files.length === 1 ? files[0].name : null;"##,
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(dropped.as_str(), Some("dropped.csv"));
+    assert_eq!(t.text("[data-status]").await, "1 file(s) ready to import");
 }
 
 /// Chooses StoryGraph's title over Goodreads' on an item the two disagree about.
@@ -447,6 +519,9 @@ async fn connect_oidc(t: &Tab) {
         card.contains("Connected") && card.contains("reader-1"),
         "{card}"
     );
+    // It brings an account, not books, and the card says so.
+    let brings = t.text("#provider-oidc-peer > p").await;
+    assert!(brings.starts_with("Brings: no books (yet)"), "{brings}");
 }
 
 /// The app with Hardcover and Audible on their fakes, and the peer as a generic OAuth
@@ -459,7 +534,8 @@ async fn app_with_providers(
     bb_testkit::audible::FakeAudible,
 ) {
     use bb_core::clock::Clock;
-    let mut app = common::app().await;
+    // Uploads above 1 KiB become import jobs (the Goodreads fixture is 2.2 KiB).
+    let mut app = common::app().await.with_inline_max(1024);
     let clock: Arc<dyn Clock> = app.clock.clone();
     let (hardcover, hardcover_fake) = hardcover_provider(&clock).await;
     let (audible, audible_fake) = audible_provider(&clock).await;
@@ -481,8 +557,9 @@ async fn app_with_providers(
     (app, hardcover_fake, audible_fake)
 }
 
-/// A token is shown once, then revoked; the activity page lists both.
-async fn tokens_and_activity(t: &Tab, app: &common::TestApp) {
+/// A token is shown once, then revoked; the activity page lists both, and the sync history
+/// of each connection (`hardcover`: the linked Hardcover's id).
+async fn tokens_and_activity(t: &Tab, app: &common::TestApp, hardcover: i64) {
     t.go("/settings").await;
     t.type_into("#tok-name", "browser test").await;
     t.click("#tok-name ~ button").await;
@@ -509,8 +586,30 @@ async fn tokens_and_activity(t: &Tab, app: &common::TestApp) {
     );
 
     t.go("/activity").await;
+    // Times in the browser's locale (en-GB here); the server's UTC text stays as the title.
+    let time = css(&t.c, "time").await;
+    let shown = time.text().await.unwrap();
+    let fallback = time.attr("title").await.unwrap().unwrap_or_default();
+    assert!(
+        fallback.ends_with(" UTC") && !shown.ends_with(" UTC"),
+        "{shown} / {fallback}"
+    );
     let activity = t.text("body").await;
     assert!(activity.contains("Access token revoked") && activity.contains("Signed in"));
+    // Each connection's sync history: the linked Hardcover's first sync ran (drained
+    // before); the disconnected one's history stays, marked so.
+    let history = t.text(&format!("#syncs-{hardcover}")).await;
+    assert!(history.starts_with("Hardcover · reader\n"), "{history}");
+    let runs = t.text(&format!("#syncs-{hardcover} tbody")).await;
+    assert!(
+        runs.contains("Finished") && runs.contains(" new, "),
+        "{runs}"
+    );
+    let sections = t.text("section[aria-labelledby=syncs-h]").await;
+    assert!(
+        sections.contains("Hardcover · reader (disconnected)"),
+        "{sections}"
+    );
     t.shot("activity").await;
 }
 
@@ -546,18 +645,20 @@ async fn a_reader_uses_the_web_app_in_a_real_browser() {
 
     sign_in(&t).await;
     sync_then_disconnect_removing_data(&t, &app).await;
-    import_goodreads(&t).await;
+    import_goodreads(&t, &app).await;
     resolve_conflict(&t, &app).await;
     review_duplicate(&t, &app).await;
     undo_import(&t).await;
-    connect_hardcover(&t).await;
+    let hardcover = connect_hardcover(&t).await;
     connect_audible(&t, &audible).await;
     if peer.is_some() {
         connect_oidc(&t).await;
     }
+    // The first syncs the links queued run, as `serve`'s runner would run them.
+    app.job_runner().drain().await.unwrap();
     t.go("/connections").await;
     t.shot("connections").await;
-    tokens_and_activity(&t, &app).await;
+    tokens_and_activity(&t, &app, hardcover).await;
 
     // The same library on a phone.
     t.c.set_window_size(390, 844).await.unwrap();

@@ -14,9 +14,9 @@ mod peer;
 
 use axum::http::StatusCode;
 use bb_core::clock::Clock;
-use bb_core::connections::{Provider, SYNC_JOB_KIND, WRITE_BACK_JOB_KIND};
+use bb_core::connections::Provider;
 use bb_core::ports::Sealer;
-use bb_jobs::{ConnectionSyncHandler, ConnectionWriteBackHandler, JobRunner, RunnerConfig};
+use bb_jobs::JobRunner;
 use bb_providers::hardcover::{HardcoverConfig, HardcoverProvider, TokenBucket};
 use bb_testkit::hardcover::{self as fake, Failure, FakeHardcover, FakeHardcoverConfig};
 use common::{Reply, TestApp, connections_with};
@@ -73,19 +73,7 @@ async fn hardcover_app_with(
 }
 
 fn runner(app: &TestApp) -> JobRunner {
-    let jobs: Arc<dyn bb_core::ports::JobStore> = app.state.store.clone();
-    JobRunner::new(jobs, app.state.clock.clone(), RunnerConfig::new("test"))
-        .with_handler(
-            SYNC_JOB_KIND,
-            Arc::new(ConnectionSyncHandler::new(app.state.connections.clone())),
-        )
-        .with_handler(
-            WRITE_BACK_JOB_KIND,
-            Arc::new(ConnectionWriteBackHandler::new(
-                app.state.connections.clone(),
-            )),
-        )
-        .with_seed(7)
+    app.job_runner()
 }
 
 async fn sync_and_wait(app: &TestApp, cookie: &str, id: i64) -> Value {

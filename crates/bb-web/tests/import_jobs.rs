@@ -8,15 +8,10 @@
 mod common;
 
 use axum::http::StatusCode;
-use bb_core::library::service::IMPORT_JOB;
-use bb_core::ports::JobStore;
-use bb_jobs::{JobRunner, RunnerConfig, StepOutcome};
-use bb_web::WebConfig;
-use bb_web::import_job::ImportJob;
+use bb_jobs::StepOutcome;
 use common::{Reply, TestApp, app};
 use secrecy::ExposeSecret;
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
-use std::sync::Arc;
 
 const GOODREADS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -29,12 +24,7 @@ const KOBO_SCHEMA: &str = concat!(
 
 /// The app with uploads above `inline_max` bytes going to the job queue.
 async fn app_with_inline_max(inline_max: usize) -> (TestApp, String) {
-    let mut app = app().await;
-    let web = WebConfig {
-        import_inline_max_bytes: inline_max,
-        ..(*app.state.web).clone()
-    };
-    app.state.web = Arc::new(web);
+    let app = app().await.with_inline_max(inline_max);
     let (token, _) = app
         .state
         .accounts
@@ -45,18 +35,8 @@ async fn app_with_inline_max(inline_max: usize) -> (TestApp, String) {
     (app, auth)
 }
 
-fn runner(app: &TestApp) -> JobRunner {
-    let jobs: Arc<dyn JobStore> = app.state.store.clone();
-    JobRunner::new(
-        jobs,
-        app.state.clock.clone(),
-        RunnerConfig::new("test-worker"),
-    )
-    .with_handler(
-        IMPORT_JOB,
-        Arc::new(ImportJob::new(app.state.library.clone())),
-    )
-    .with_seed(7)
+fn runner(app: &TestApp) -> bb_jobs::JobRunner {
+    app.job_runner()
 }
 
 async fn upload(

@@ -186,3 +186,82 @@ async fn bad_uploads_get_clear_errors_and_change_nothing() {
         .await;
     assert_eq!(empty.body["total"], 0);
 }
+
+#[tokio::test]
+async fn the_list_filters_by_the_shown_rating_and_names_a_bad_one() {
+    let app = app().await;
+    let auth = bearer(&app).await;
+    let file = std::fs::read(GOODREADS).unwrap();
+    assert_eq!(
+        upload(&app, &auth, "gr.csv", &file).await.status,
+        StatusCode::CREATED
+    );
+    let list = |query: &'static str| {
+        let (app, auth) = (&app, &auth);
+        async move {
+            app.get(
+                &format!("/api/library?per_page=500&{query}"),
+                Some(("authorization", auth)),
+            )
+            .await
+        }
+    };
+    let total = list("").await.body["total"].as_u64().unwrap();
+    let unrated = list("rating=unrated").await;
+    let rated = list("rating=rated").await;
+    for item in unrated.body["items"].as_array().unwrap() {
+        assert!(item["rating"].is_null(), "{item}");
+    }
+    let unrated_n = unrated.body["total"].as_u64().unwrap();
+    let rated_n = rated.body["total"].as_u64().unwrap();
+    assert!(unrated_n > 0 && rated_n > 0, "{unrated_n} / {rated_n}");
+    assert_eq!(unrated_n + rated_n, total);
+
+    // A hand-set half star counts exactly: 4.5 is at least 4 and at least 4.5, not 5.
+    let id = unrated.body["items"][0]["id"].as_i64().unwrap();
+    let edited = json_request(
+        &app,
+        "PATCH",
+        &format!("/api/library/{id}"),
+        &auth,
+        &json!({"rating": 4.5}),
+    )
+    .await;
+    assert_eq!(edited.status, StatusCode::OK, "{}", edited.body);
+    let has = |page: &Reply| {
+        page.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["id"] == id)
+    };
+    for (query, expected) in [
+        ("rating=4", true),
+        ("rating=4.5", true),
+        ("rating=5", false),
+        ("rating=unrated", false),
+    ] {
+        let page = list(query).await;
+        assert_eq!(has(&page), expected, "{query}");
+        let floor: f64 = query
+            .strip_prefix("rating=")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0.0);
+        for item in page.body["items"].as_array().unwrap() {
+            assert!(item["rating"].is_null() || item["rating"].as_f64().unwrap() >= floor);
+        }
+    }
+    assert_eq!(
+        list("rating=unrated").await.body["total"].as_u64(),
+        Some(unrated_n - 1)
+    );
+
+    let bad = list("rating=lots").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    assert_eq!(bad.body["error"]["code"], "invalid_input", "{}", bad.body);
+    assert!(
+        bad.body.to_string().contains("`lots`"),
+        "names the bad value: {}",
+        bad.body
+    );
+}

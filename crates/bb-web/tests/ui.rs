@@ -190,18 +190,7 @@ async fn every_state_change_needs_the_session_token() {
     let body = format!(
         "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.csv\"\r\n\r\nTitle,Author\r\nA,B\r\n--{boundary}--\r\n"
     );
-    let res = send(
-        &app,
-        Request::post("/import")
-            .header(header::COOKIE, &s.cookie)
-            .header(
-                header::CONTENT_TYPE,
-                format!("multipart/form-data; boundary={boundary}"),
-            )
-            .body(Body::from(body))
-            .unwrap(),
-    )
-    .await;
+    let res = post_import(&app, &s.cookie, boundary, body).await;
     assert_eq!(res.status, StatusCode::FORBIDDEN);
 
     // A cross-site browser post is refused before the token matters.
@@ -365,6 +354,27 @@ async fn split_and_merge_by_hand() {
     );
 }
 
+/// `POST /import` with a multipart `body` cut by `boundary`.
+async fn post_import(
+    app: &common::TestApp,
+    cookie: &str,
+    boundary: &str,
+    body: impl Into<Body>,
+) -> ui_support::Page {
+    send(
+        app,
+        Request::post("/import")
+            .header(header::COOKIE, cookie)
+            .header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body.into())
+            .unwrap(),
+    )
+    .await
+}
+
 async fn upload(
     app: &common::TestApp,
     cookie: &str,
@@ -381,18 +391,7 @@ async fn upload(
     .into_bytes();
     body.extend_from_slice(bytes);
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    send(
-        app,
-        Request::post("/import")
-            .header(header::COOKIE, cookie)
-            .header(
-                header::CONTENT_TYPE,
-                format!("multipart/form-data; boundary={boundary}"),
-            )
-            .body(Body::from(body))
-            .unwrap(),
-    )
-    .await
+    post_import(app, cookie, boundary, body).await
 }
 
 #[tokio::test]
@@ -441,6 +440,238 @@ async fn import_shows_format_and_summary_and_undo_withdraws_it() {
         "{}",
         res.body
     );
+}
+
+#[tokio::test]
+async fn a_large_upload_shows_its_job_progress_then_the_summary_with_every_failed_row() {
+    let app = app().await.with_inline_max(1024);
+    let s = sign_in(&app, "alice", "correct horse").await;
+    let mut file = std::fs::read(GOODREADS).unwrap();
+    if !file.ends_with(b"\n") {
+        file.push(b'\n');
+    }
+    file.extend_from_slice(b",,Nobody,,,,,0,0,,,,,,,,,,read,,,,0,0\n");
+    let rows = String::from_utf8_lossy(&file).lines().count() - 1;
+    let res = upload(&app, &s.cookie, &s.csrf, "big.csv", &file).await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    let done = res.location().to_owned();
+    let id = done.trim_start_matches("/import?done=").to_owned();
+
+    // Queued: the bar, what it waits for, the script that follows it, and a self-refresh
+    // for a browser without script.
+    let page = get(&app, &done, &s.cookie).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Importing big.csv"), "{}", page.body);
+    assert!(page.body.contains(&format!("data-import-job=\"{id}\"")));
+    assert!(page.body.contains("<progress class=\"job\""));
+    assert!(
+        page.body.contains("Waiting to start (2.3 KiB)"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("<script src=\"/static/import.js\" defer></script>")
+    );
+    assert!(
+        page.body
+            .contains("<noscript><meta http-equiv=\"refresh\" content=\"3\"></noscript>")
+    );
+    let past = get(&app, "/import", &s.cookie).await;
+    assert!(
+        past.body
+            .contains(&format!("<a href=\"/import?done={id}\">importing…</a>"))
+    );
+    assert!(
+        !past.body.contains("http-equiv"),
+        "only a page following a job refreshes"
+    );
+    let user = app.state.library.user_id("alice").await.unwrap();
+    assert!(app.state.library.all_items(user).await.unwrap().is_empty());
+
+    // The script polls the API with the page's own session.
+    let script = get(&app, "/static/import.js", &s.cookie).await;
+    assert_eq!(script.status, StatusCode::OK);
+    assert!(script.body.contains("\"/api/imports/\""));
+    let api = get(&app, &format!("/api/imports/{id}"), &s.cookie).await;
+    assert_eq!(api.status, StatusCode::OK);
+    assert!(
+        api.body.contains("\"job_state\":\"queued\""),
+        "{}",
+        api.body
+    );
+
+    // The job runs (as `serve`'s runner would): the same address now has the summary,
+    // the failed row with its number and why, and no longer refreshes.
+    let report = app.job_runner().step().await.unwrap().unwrap();
+    assert!(
+        matches!(report.outcome, bb_jobs::StepOutcome::Succeeded(_)),
+        "{report:?}"
+    );
+    let page = get(&app, &done, &s.cookie).await;
+    assert!(page.body.contains("Imported big.csv"), "{}", page.body);
+    assert!(
+        page.body.contains(&format!("<strong>{rows}</strong> rows")),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("<strong>1</strong> failed"));
+    assert!(
+        page.body
+            .contains("the row has neither a Title nor a Book Id")
+    );
+    assert!(!page.body.contains("data-import-job") && !page.body.contains("http-equiv"));
+    assert!(!app.state.library.all_items(user).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn several_files_in_one_form_each_import_inline_or_as_a_job() {
+    let app = app().await.with_inline_max(1024);
+    let s = sign_in(&app, "alice", "correct horse").await;
+    let small = std::fs::read(format!("{REAL}goodreads/goodreads.csv")).unwrap();
+    let large = std::fs::read(GOODREADS).unwrap();
+    assert!(small.len() <= 1024 && large.len() > 1024);
+    let boundary = "bookbridge-ui-boundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{}\r\n",
+        s.csrf
+    )
+    .into_bytes();
+    for (name, bytes) in [("small.csv", &small), ("large.csv", &large)] {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; \
+                 filename=\"{name}\"\r\nContent-Type: text/csv\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let res = post_import(&app, &s.cookie, boundary, body).await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    let ids: Vec<&str> = res
+        .location()
+        .trim_start_matches("/import?done=")
+        .split(',')
+        .collect();
+    assert_eq!(ids.len(), 2, "{}", res.location());
+    let page = get(&app, res.location(), &s.cookie).await;
+    assert!(page.body.contains("Imported small.csv"), "{}", page.body);
+    assert!(page.body.contains("Importing large.csv"), "{}", page.body);
+    assert!(
+        page.body
+            .contains(&format!("data-import-job=\"{}\"", ids[1]))
+    );
+}
+
+fn count(haystack: &str, needle: &str) -> usize {
+    haystack.matches(needle).count()
+}
+
+#[tokio::test]
+async fn the_library_filters_by_rating_from_a_labelled_select() {
+    let app = app().await;
+    let s = sign_in(&app, "alice", "correct horse").await;
+    let file = std::fs::read(GOODREADS).unwrap();
+    let res = upload(&app, &s.cookie, &s.csrf, "export.csv", &file).await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+
+    let all = get(&app, "/library", &s.cookie).await;
+    assert!(all.body.contains("<label for=\"rating\">Rating</label>"));
+    assert!(all.body.contains("<select id=\"rating\" name=\"rating\">"));
+    assert!(
+        all.body
+            .contains("<option value=\"4\">4 stars or more</option>")
+    );
+
+    // Five stars: every card shown says so, and the choice stays selected.
+    let five_stars = get(&app, "/library?rating=5", &s.cookie).await;
+    assert_eq!(five_stars.status, StatusCode::OK);
+    let cards = count(&five_stars.body, "class=\"card\"");
+    assert!(cards > 0, "the fixture has five-star books");
+    assert_eq!(count(&five_stars.body, "title=\"5 stars\""), cards);
+    assert!(
+        five_stars
+            .body
+            .contains("<option value=\"5\" selected>5 stars</option>")
+    );
+    assert!(
+        five_stars.body.contains("match"),
+        "the count says it is filtered"
+    );
+
+    // A hand-set 3.5 counts exactly: among "3 stars or more", not "4 stars or more".
+    let gaules = ui_support::alices_items(&app)
+        .await
+        .into_iter()
+        .find(|i| i["title"] == "La guerre des Gaules")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let edited = app
+        .call(
+            "PATCH",
+            &format!("/api/library/{gaules}"),
+            &s.cookie,
+            Some(&serde_json::json!({"rating": 3.5})),
+        )
+        .await;
+    assert_eq!(edited.status, StatusCode::OK, "{}", edited.body);
+    let four = get(&app, "/library?rating=4", &s.cookie).await;
+    assert_eq!(count(&four.body, "class=\"card\""), cards);
+    assert!(!four.body.contains("La guerre des Gaules"));
+    let three = get(&app, "/library?rating=3", &s.cookie).await;
+    assert_eq!(count(&three.body, "class=\"card\""), cards + 1);
+    assert!(three.body.contains("title=\"3.5 stars\""), "{}", three.body);
+
+    // Not rated: cards without stars.
+    let unrated = get(&app, "/library?rating=unrated", &s.cookie).await;
+    assert!(count(&unrated.body, "class=\"card\"") > 0);
+    assert!(!unrated.body.contains("class=\"stars\""));
+
+    // The pager keeps the filter.
+    if let Some(at) = unrated.body.find("rel=\"next\"") {
+        let link = &unrated.body[..at];
+        let href = &link[link.rfind("href=\"").unwrap()..];
+        assert!(href.contains("rating=unrated"), "{href}");
+    }
+
+    // The other filters, alone and combined with it.
+    let all_cards = count(&all.body, "class=\"card\"");
+    let read = get(&app, "/library?status=read", &s.cookie).await;
+    let read_cards = count(&read.body, "class=\"card\"");
+    assert!(read_cards > 0 && read_cards < all_cards);
+    assert_eq!(
+        count(&read.body, "<span class=\"pill\">Read</span>"),
+        read_cards
+    );
+    assert!(
+        read.body
+            .contains("<option value=\"read\" selected>Read</option>")
+    );
+    let goodreads = get(&app, "/library?source=goodreads", &s.cookie).await;
+    assert_eq!(count(&goodreads.body, "class=\"card\""), all_cards);
+    let kindle = get(&app, "/library?source=kindle", &s.cookie).await;
+    assert!(kindle.body.contains("No book matches"));
+    let both = get(
+        &app,
+        "/library?status=read&rating=5&source=goodreads",
+        &s.cookie,
+    )
+    .await;
+    let both_cards = count(&both.body, "class=\"card\"");
+    assert!(both_cards > 0 && both_cards <= cards.min(read_cards));
+    assert_eq!(
+        count(&both.body, "<span class=\"pill\">Read</span>"),
+        both_cards
+    );
+
+    // A hand-made address with a bad rating says what was wrong.
+    let bad = get(&app, "/library?rating=lots", &s.cookie).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("`lots`"), "{}", bad.body);
 }
 
 #[tokio::test]
@@ -510,6 +741,21 @@ async fn settings_tokens_and_export() {
             .contains("attachment")
     );
     assert!(res.body.contains("bookbridge-json"));
+    // The Goodreads-importable CSV, from the same form.
+    let fields = [
+        ("csrf", s.csrf.as_str()),
+        ("format", "goodreads-csv"),
+        ("password", "correct horse"),
+    ];
+    let csv = post_form(&app, "/settings/export", &s.cookie, &fields).await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(
+        csv.headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .contains(".csv")
+    );
+    assert!(csv.body.starts_with("Book Id,Title,Author"), "{}", csv.body);
 }
 
 #[tokio::test]
@@ -637,9 +883,53 @@ async fn possible_duplicates_are_confirmed_or_dismissed() {
     );
 }
 
+/// The activity page lists each sync attempt of the connection `id`: the first sync
+/// (queued by linking) finishes with its counts; then one whose provider fails says why.
+async fn sync_history_on_activity(
+    app: &common::TestApp,
+    fake: &bb_testkit::hardcover::FakeHardcover,
+    cookie: &str,
+    id: &str,
+) {
+    let runner = app.job_runner();
+    runner.drain().await.unwrap();
+    fake.fail_next(bb_testkit::hardcover::Failure::Status503);
+    app.state
+        .connections
+        .sync_now(
+            app.state.library.user_id("alice").await.unwrap(),
+            bb_core::ids::ConnectionId(id.parse().unwrap()),
+        )
+        .await
+        .unwrap();
+    runner.step().await.unwrap().unwrap();
+    let activity = get(app, "/activity", cookie).await;
+    let at = activity
+        .body
+        .find(&format!("id=\"syncs-{id}\""))
+        .expect("a sync history section for the connection");
+    let history = &activity.body[at..activity.body[at..].find("</section>").unwrap() + at];
+    assert!(history.contains("Hardcover · reader"), "{history}");
+    assert!(
+        history.contains("<td>Finished</td>") && history.contains(" new, "),
+        "{history}"
+    );
+    assert!(history.contains("Failed, will try again: "), "{history}");
+    let api = app
+        .call("GET", &format!("/api/connections/{id}/syncs"), cookie, None)
+        .await;
+    let runs = api.body.as_array().unwrap().len();
+    assert!(runs >= 2, "{}", api.body);
+    assert_eq!(
+        history.matches("<tr>").count() - 1,
+        runs,
+        "the same runs as the API's: {history}"
+    );
+}
+
 #[tokio::test]
 async fn hardcover_is_connected_synced_and_disconnected_from_its_card() {
-    let (app, _fake) = hardcover_app().await;
+    let (app, fake) = hardcover_app().await;
     let s = sign_in(&app, "alice", "correct horse").await;
     let page = get(&app, "/connections", &s.cookie).await;
     assert_eq!(page.status, StatusCode::OK);
@@ -681,6 +971,9 @@ async fn hardcover_is_connected_synced_and_disconnected_from_its_card() {
     let csrf = [("csrf", s.csrf.as_str())];
     let res = post_form(&app, &format!("/connections/{id}/sync"), &s.cookie, &csrf).await;
     assert_eq!(res.location(), "/connections?done=sync");
+
+    sync_history_on_activity(&app, &fake, &s.cookie, &id).await;
+
     let res = post_form(
         &app,
         &format!("/connections/{id}/settings"),
@@ -722,6 +1015,11 @@ async fn hardcover_is_connected_synced_and_disconnected_from_its_card() {
         "{}",
         activity.body
     );
+    assert!(
+        activity.body.contains("Hardcover · reader (disconnected)"),
+        "its sync history stays, marked: {}",
+        activity.body
+    );
     let page = get(&app, "/connections?done=disconnected", &s.cookie).await;
     assert!(!page.body.contains(&format!("id=\"connection-{id}\"")));
 }
@@ -741,6 +1039,12 @@ async fn audible_is_linked_by_pasting_the_landing_address() {
     let next = post_form(&app, "/connections/connect", &s.cookie, &fields).await;
     assert_eq!(next.status, StatusCode::OK, "{}", next.body);
     assert!(next.body.contains("bookbridge never sees your password"));
+    assert!(
+        next.body
+            .contains("It appears there as “Anna’s Audible for iPhone”, with your own first name"),
+        "what the device will be called in Amazon's list: {}",
+        next.body
+    );
     let at = next
         .body
         .find("href=\"https://www.amazon.com/ap/signin?")
@@ -770,4 +1074,150 @@ async fn audible_is_linked_by_pasting_the_landing_address() {
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
     let page = get(&app, done.location(), &s.cookie).await;
     assert!(page.body.contains("Connected"), "{}", page.body);
+    audible_card_after_sync_and_when_it_needs_reconnecting(&app, &s.cookie).await;
+}
+
+/// The linked Audible card: its last sync (when, counts, result) and the next one, what
+/// disconnecting tells Amazon; once the connection needs re-authorisation, a Reconnect
+/// button and no Sync now.
+async fn audible_card_after_sync_and_when_it_needs_reconnecting(
+    app: &common::TestApp,
+    cookie: &str,
+) {
+    use bb_core::clock::Clock;
+    app.job_runner().drain().await.unwrap();
+    let card = |body: &str| {
+        let at = body.find("<div class=\"linked\"").unwrap();
+        body[at..at + body[at..].find("</details>\n  </div>").unwrap()].to_owned()
+    };
+    let page = get(app, "/connections", cookie).await;
+    let linked = card(&page.body);
+    assert!(linked.contains("Last sync <time datetime="), "{linked}");
+    assert!(linked.contains("finished: 10 new, 0 updated"), "{linked}");
+    assert!(linked.contains(". Next: <time datetime="), "{linked}");
+    assert!(linked.contains(">Sync now</button>"), "{linked}");
+    assert!(
+        linked.contains("Audible will be told to revoke bookbridge"),
+        "{linked}"
+    );
+
+    let user = app.state.library.user_id("alice").await.unwrap();
+    let id = app.state.connections.list(user).await.unwrap()[0].id;
+    app.state
+        .store
+        .set_connection_state(
+            id,
+            bb_core::connections::ConnectionState::NeedsReauth,
+            Some(("refresh_rejected", "Amazon refused the stored sign-in")),
+            app.clock.now(),
+        )
+        .await
+        .unwrap();
+    let page = get(app, "/connections", cookie).await;
+    let linked = card(&page.body);
+    assert!(linked.contains("Needs reconnecting"), "{linked}");
+    assert!(
+        linked.contains("Amazon refused the stored sign-in"),
+        "{linked}"
+    );
+    assert!(linked.contains(">Reconnect</button>"), "{linked}");
+    assert!(!linked.contains(">Sync now</button>"), "{linked}");
+}
+
+#[tokio::test]
+async fn a_provider_that_brings_no_books_says_so_on_its_card() {
+    use bb_core::clock::Clock;
+    let mut app = app().await;
+    let config: bb_providers::oauth::OAuthProviderConfig = toml::from_str(
+        r#"
+        id = "example-id"
+        name = "Example ID"
+        authorize_url = "https://id.example.org/authorize"
+        token_url = "https://id.example.org/token"
+        client_id = "bookbridge"
+        client_secret = "not used: nothing is requested"
+        "#,
+    )
+    .unwrap();
+    let clock: std::sync::Arc<dyn Clock> = app.clock.clone();
+    let client = bb_providers::oauth::OAuthClient::new(
+        bb_providers::http::build_client(bb_providers::http::HttpSettings::default()).unwrap(),
+        clock.clone(),
+    );
+    let provider = bb_providers::oauth::OAuthConnector::new(
+        bb_providers::oauth::OAuthProvider::from_config(config).unwrap(),
+        client,
+    );
+    let (hardcover, _fake) = ui_support::hardcover_provider(&clock).await;
+    app.state.connections =
+        common::connections_with(&app, &clock, vec![hardcover, std::sync::Arc::new(provider)]);
+    let s = sign_in(&app, "alice", "correct horse").await;
+    let page = get(&app, "/connections", &s.cookie).await;
+    let card = |id: &str| {
+        let at = page.body.find(&format!("id=\"provider-{id}\"")).unwrap();
+        page.body[at..at + page.body[at..].find("</section>").unwrap()].to_owned()
+    };
+    let generic = card("example-id");
+    assert!(
+        generic.contains("<strong>Brings:</strong> no books (yet): it links your account"),
+        "{generic}"
+    );
+    assert!(!generic.contains("<strong>Brings:</strong> </p>"));
+    assert!(
+        card("hardcover").contains("<strong>Brings:</strong> books, "),
+        "a provider with capabilities still lists them"
+    );
+    // A token provider's form links to where the token is made.
+    assert!(
+        card("hardcover").contains("Make one at <a href=\"https://"),
+        "{}",
+        card("hardcover")
+    );
+}
+
+const REAL: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/fixtures/real/"
+);
+
+/// The item page of the first of alice's items titled `title`.
+async fn item_page(app: &common::TestApp, cookie: &str, title: &str) -> String {
+    let item = ui_support::alices_items(app)
+        .await
+        .into_iter()
+        .find(|i| i["title"] == title)
+        .unwrap_or_else(|| panic!("no item titled {title}"));
+    let page = get(app, &format!("/library/{}", item["id"]), cookie).await;
+    assert_eq!(page.status, StatusCode::OK);
+    page.body
+}
+
+#[tokio::test]
+async fn an_item_shows_its_read_throughs_reviews_highlights_and_notes_with_their_sources() {
+    let app = app().await;
+    let s = sign_in(&app, "alice", "correct horse").await;
+    for file in [
+        "goodreads/goodreads_library_export_one_line_modified_review.csv",
+        "kindle-clippings/multiline_notes.txt",
+    ] {
+        let bytes = std::fs::read(format!("{REAL}{file}")).unwrap();
+        let res = upload(&app, &s.cookie, &s.csrf, "export", &bytes).await;
+        assert_eq!(res.status, StatusCode::SEE_OTHER, "{file}: {}", res.body);
+    }
+
+    let grapes = item_page(&app, &s.cookie, "The Grapes of Wrath").await;
+    assert!(grapes.contains("Read-throughs"), "{grapes}");
+    assert!(grapes.contains("2023-04-17"), "{grapes}");
+    assert!(grapes.contains("Your review on Goodreads"), "{grapes}");
+    assert!(grapes.contains("Incredible story of a family trying to survive"));
+
+    let azkaban = item_page(&app, &s.cookie, "Harry Potter e il Prigioniero di Azkaban").await;
+    assert!(azkaban.contains("Highlights and notes"), "{azkaban}");
+    assert!(
+        azkaban.contains("<blockquote>all’espressione</blockquote>"),
+        "{azkaban}"
+    );
+    assert!(azkaban.contains("<strong>Note:</strong> This"), "{azkaban}");
+    assert!(azkaban.contains("5170"), "where in the book: {azkaban}");
+    assert!(azkaban.contains("Kindle"), "from which source: {azkaban}");
 }

@@ -24,8 +24,8 @@ use crate::error::{CoreError, CoreResult};
 use crate::ids::{BatchId, ItemId, UserId};
 use crate::ports::{
     BatchCounts, BatchState, DuplicateState, DuplicateWrite, ImportBatch, ItemQuery, ItemRef,
-    ItemWrite, Job, LibraryWrite, NewJob, PossibleDuplicate, SourceOp, SourceWrite, Store,
-    StoredSource,
+    ItemWrite, Job, LibraryWrite, NewJob, PossibleDuplicate, RatingFilter, SourceOp, SourceWrite,
+    Store, StoredSource,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -93,6 +93,8 @@ pub struct ItemFilter {
     /// A provider (`goodreads`, `kindle`, …).
     pub source: Option<String>,
     pub search: Option<String>,
+    /// By the shown rating: unrated, rated, or at least so many stars.
+    pub rating: Option<RatingFilter>,
     /// 1-based.
     pub page: Option<u64>,
     pub per_page: Option<u64>,
@@ -972,6 +974,7 @@ impl Library {
             sort_title: fold_search(&resolved.title),
             search_text: fold_search(&search.join(" ")),
             status: resolved.status.map(|s| s.as_str().to_owned()),
+            rating: resolved.rating,
         })
     }
 
@@ -1048,6 +1051,7 @@ impl Library {
         }
         let query = ItemQuery {
             status: filter.status.clone(),
+            rating: filter.rating,
             keys,
             search: filter.search.as_deref().map(fold_search),
             offset: (page - 1).saturating_mul(per_page),

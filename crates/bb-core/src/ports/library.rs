@@ -7,9 +7,11 @@
 //! stores its match keys (a `MatchCandidate`), from which an import builds its in-memory
 //! match index once, and string keys for list filters (shelf, format, provider).
 
+use crate::error::CoreError;
 use crate::ids::{BatchId, ItemId, UserId};
 use crate::library::SourceRecord;
 use crate::library::matching::MatchCandidate;
+use crate::library::record::Rating;
 use crate::library::resolve::{ManualEdits, SourceKind};
 use crate::ports::StoreResult;
 use async_trait::async_trait;
@@ -150,6 +152,8 @@ pub struct ItemWrite {
     /// Folded title, authors and series, for search.
     pub search_text: String,
     pub status: Option<String>,
+    /// The shown rating, stored beside the resolution so listings can filter on it.
+    pub rating: Option<Rating>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -198,10 +202,49 @@ impl LibraryWrite {
     }
 }
 
+/// Which items a listing keeps by their shown rating (the one the library displays, after
+/// manual edits and conflicts are resolved; other sources' ratings do not count).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RatingFilter {
+    /// No rating shown.
+    Unrated,
+    /// Any rating shown.
+    Rated,
+    /// A rating of at least this many stars: 3 keeps 3, 3.5 and 5, not 2.5. Fractions are
+    /// compared exactly (ratings are kept in hundredths of a star).
+    AtLeast(Rating),
+}
+
+impl std::str::FromStr for RatingFilter {
+    type Err = CoreError;
+
+    /// `unrated`, `rated`, or a number of stars above 0 and at most 5 meaning "at least".
+    fn from_str(s: &str) -> Result<Self, CoreError> {
+        let s = s.trim();
+        match s.to_ascii_lowercase().as_str() {
+            "unrated" => Ok(Self::Unrated),
+            "rated" => Ok(Self::Rated),
+            n => n
+                .parse::<f64>()
+                .ok()
+                .and_then(Rating::from_stars)
+                .map(Self::AtLeast)
+                .ok_or_else(|| {
+                    CoreError::InvalidInput(format!(
+                        "rating filter `{s}` is not `unrated`, `rated` or a number of stars \
+                         above 0 and at most 5 (meaning at least that many)"
+                    ))
+                }),
+        }
+    }
+}
+
 /// Filters for listing a library; all optional, combined with AND.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ItemQuery {
     pub status: Option<String>,
+    pub rating: Option<RatingFilter>,
     /// Each becomes an index key the item must carry (`shelf:…`, `format:…`, `prov:…`).
     pub keys: Vec<String>,
     /// Matched against the folded search text.
@@ -387,4 +430,33 @@ pub trait LibraryStore: Send + Sync {
         state: DuplicateState,
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Rating, RatingFilter};
+
+    #[test]
+    fn rating_filters_parse_words_and_star_counts_and_name_bad_input() {
+        assert_eq!(
+            "unrated".parse::<RatingFilter>().ok(),
+            Some(RatingFilter::Unrated)
+        );
+        assert_eq!(
+            " Rated ".parse::<RatingFilter>().ok(),
+            Some(RatingFilter::Rated)
+        );
+        assert_eq!(
+            "3.5".parse::<RatingFilter>().ok(),
+            Some(RatingFilter::AtLeast(Rating(350)))
+        );
+        for bad in ["0", "6", "-1", "lots", ""] {
+            let err = bad.parse::<RatingFilter>().err().map(|e| e.to_string());
+            assert!(
+                err.as_deref()
+                    .is_some_and(|e| e.contains(&format!("`{bad}`"))),
+                "{bad}: {err:?}"
+            );
+        }
+    }
 }

@@ -157,11 +157,11 @@ enum UploadFormat {
 }
 
 /// A large upload on its way into the store.
-struct Stored {
-    batch: BatchId,
+pub(crate) struct Stored {
+    pub(crate) batch: BatchId,
     pending: Vec<u8>,
     next_seq: u32,
-    bytes: u64,
+    pub(crate) bytes: u64,
 }
 
 impl Stored {
@@ -188,14 +188,14 @@ impl Stored {
 }
 
 /// What the file field turned into.
-enum Received {
+pub(crate) enum Received {
     Inline(Vec<u8>),
     Queued(Stored),
 }
 
 /// Reads the file field: kept in memory up to the inline limit, beyond it stored piece by
 /// piece under a queued batch. On any failure, what was stored goes with its batch.
-async fn receive_file(
+pub(crate) async fn receive_file(
     state: &AppState,
     user: UserId,
     field: &mut Field<'_>,
@@ -444,11 +444,11 @@ pub(crate) async fn read_rows(
 }
 
 /// A batch with its job's progress, if it went through one.
-async fn import_status(
+pub(crate) async fn import_status(
     state: &AppState,
     user: UserId,
     batch: BatchId,
-) -> Result<ImportStatus, ApiError> {
+) -> Result<ImportStatus, bb_core::error::CoreError> {
     let b = state.library.batch(user, batch).await?;
     let progress = match state.library.import_job(batch).await? {
         Some(job) => {

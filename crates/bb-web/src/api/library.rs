@@ -24,6 +24,10 @@ pub struct LibraryQuery {
     pub source: Option<String>,
     /// Words of the title, subtitle, authors or series.
     pub q: Option<String>,
+    /// By the rating shown for the item: `unrated`, `rated`, or a number of stars above 0
+    /// and at most 5 meaning at least that many (`3` keeps 3, 3.5 and 5; `3.5` keeps 3.5
+    /// and up; fractions such as 3.75 are compared exactly).
+    pub rating: Option<String>,
     /// 1-based.
     pub page: Option<u64>,
     /// At most 500; 50 by default.
@@ -56,6 +60,12 @@ pub async fn list(
         format: q.format,
         source: q.source,
         search: q.q,
+        rating: q
+            .rating
+            .as_deref()
+            .filter(|r| !r.trim().is_empty())
+            .map(str::parse)
+            .transpose()?,
         page: q.page,
         per_page: q.per_page,
     };

@@ -1,7 +1,7 @@
-//! The activity page: the account's audit log, newest first, which carries each
-//! connection's sync history (started, finished with counts, failed) too.
+//! The activity page: each connected account's sync history (from the sync job's runs:
+//! started, finished, result, counts, error), then the account's audit log, newest first.
 
-use super::display::{Stamp, provider_label};
+use super::display::{Stamp, account_label, provider_label};
 use super::{Chrome, PageUser, UiError, render};
 use crate::state::AppState;
 use askama::Template;
@@ -9,9 +9,12 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use bb_core::audit::AuditEntry;
+use bb_core::connections::{ConnectionState, SyncRun};
 use serde::Deserialize;
 
 const PAGE: u32 = 50;
+/// Sync attempts shown per connection (the API's `/syncs` has more).
+const SYNCS: u32 = 10;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ActivityQuery {
@@ -26,12 +29,88 @@ struct Row {
     at: Stamp,
 }
 
+/// One attempt of one sync.
+#[derive(Debug)]
+struct SyncRow {
+    started: Stamp,
+    finished: Option<Stamp>,
+    result: &'static str,
+    failed_run: bool,
+    counts: String,
+    error: String,
+}
+
+/// A connected account and its latest sync attempts.
+#[derive(Debug)]
+struct SyncHistory {
+    id: i64,
+    title: String,
+    runs: Vec<SyncRow>,
+}
+
 #[derive(Template)]
 #[template(path = "activity.html")]
 struct ActivityPage {
     chrome: Chrome,
+    /// Only on the first page (the newest activity).
+    syncs: Vec<SyncHistory>,
     rows: Vec<Row>,
     older: Option<i64>,
+}
+
+fn sync_row(run: &SyncRun) -> SyncRow {
+    let result = match run.outcome.as_deref() {
+        None => "Running",
+        Some("succeeded") => "Finished",
+        Some("retry") => "Failed, will try again",
+        Some("failed" | "dead") => "Failed",
+        Some("lease_expired") => "Interrupted, will try again",
+        Some(_) => "Ended",
+    };
+    SyncRow {
+        started: Stamp::new(run.started),
+        finished: Stamp::maybe(run.finished),
+        result,
+        failed_run: run.error.is_some(),
+        counts: if run.outcome.as_deref() == Some("succeeded") {
+            format!(
+                "{} new, {} updated, {} unchanged, {} removed, {} failed",
+                run.created, run.updated, run.unchanged, run.removed, run.failed
+            )
+        } else {
+            String::new()
+        },
+        error: run
+            .error
+            .as_ref()
+            .map(|e| e.message.clone())
+            .unwrap_or_default(),
+    }
+}
+
+async fn sync_histories(state: &AppState, user: &PageUser) -> Result<Vec<SyncHistory>, UiError> {
+    let mut out = Vec::new();
+    for c in state.connections.list(user.user.id).await? {
+        let runs = state
+            .connections
+            .sync_history(user.user.id, c.id, SYNCS)
+            .await?;
+        let account = account_label(&c);
+        let mut title = if account.is_empty() {
+            c.provider_name.clone()
+        } else {
+            format!("{} · {account}", c.provider_name)
+        };
+        if c.state == ConnectionState::Disconnected {
+            title.push_str(" (disconnected)");
+        }
+        out.push(SyncHistory {
+            id: c.id.0,
+            title,
+            runs: runs.iter().map(sync_row).collect(),
+        });
+    }
+    Ok(out)
 }
 
 /// An audit event as a sentence, with what it concerned.
@@ -95,6 +174,11 @@ pub async fn page(
     Query(q): Query<ActivityQuery>,
 ) -> Result<Response, UiError> {
     let before = q.before.as_deref().and_then(|b| b.parse().ok());
+    let syncs = if before.is_none() {
+        sync_histories(&state, &user).await?
+    } else {
+        Vec::new()
+    };
     let entries = state.accounts.audit_log(user.user.id, before, PAGE).await?;
     let full = entries.len() == PAGE as usize;
     let older = full.then(|| entries.last().map(|e| e.id)).flatten();
@@ -114,6 +198,7 @@ pub async fn page(
         StatusCode::OK,
         &ActivityPage {
             chrome: Chrome::new(&user, "activity"),
+            syncs,
             rows,
             older,
         },

@@ -4,7 +4,7 @@
 //! hand-off page, or the paste-the-address flow for device sign-in.
 
 use super::csrf::CheckedForm;
-use super::display::Stamp;
+use super::display::{self, Stamp};
 use super::{Chrome, PageUser, UiError, render, see_other};
 use crate::state::AppState;
 use askama::Template;
@@ -65,7 +65,18 @@ struct NextStepPage {
     id: i64,
     authorize_url: String,
     device: bool,
+    /// What the provider will call the device in its list, when known before sign-in.
+    device_name: Option<&'static str>,
     notice: String,
+}
+
+/// Audible names a registered device after the account's first name from the template
+/// bookbridge sends (`audible::register::DEVICE_NAME_TEMPLATE`).
+fn device_name(provider: &str) -> Option<&'static str> {
+    (provider == "audible").then_some(
+        "“Anna’s Audible for iPhone”, with your own first name (“Anna’s 2nd Audible for \
+         iPhone” when you have one already)",
+    )
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -89,6 +100,22 @@ fn capability(c: Capability) -> &'static str {
         Capability::Metadata => "book details",
         Capability::WriteBack => "sends your changes back",
     }
+}
+
+/// What a provider brings, in words. A provider with no capabilities (a generic OAuth
+/// provider configured by the admin) links an account and nothing more: say so rather
+/// than show an empty list.
+fn brings(capabilities: &[Capability]) -> String {
+    if capabilities.is_empty() {
+        return "no books (yet): it links your account, and its sync only checks that the \
+                access still works."
+            .to_owned();
+    }
+    capabilities
+        .iter()
+        .map(|c| capability(*c))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn auth(kind: AuthKind) -> (&'static str, &'static str) {
@@ -144,15 +171,7 @@ fn linked(c: &ConnectionView) -> LinkedView {
         id: c.id.0,
         state: c.state.as_str(),
         state_label: state_label(c.state),
-        account: c
-            .account
-            .as_ref()
-            .map(|a| {
-                a.display_name
-                    .clone()
-                    .unwrap_or_else(|| a.external_id.clone())
-            })
-            .unwrap_or_default(),
+        account: display::account_label(c),
         last_sync,
         last_sync_at: c
             .last_sync
@@ -205,12 +224,7 @@ async fn view(
         .map(|p| {
             let (kind, how) = auth(p.auth_kind);
             ProviderCard {
-                brings: p
-                    .capabilities
-                    .iter()
-                    .map(|c| capability(*c))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                brings: brings(&p.capabilities),
                 how,
                 kind,
                 configured: p.configured,
@@ -305,6 +319,7 @@ pub async fn connect(
                         .iter()
                         .any(|p| p.id == provider && p.auth_kind == AuthKind::Device),
                 authorize_url: url,
+                device_name: device_name(&provider),
                 notice: connected.notice.unwrap_or_default(),
             },
         )),

@@ -70,6 +70,43 @@ pub fn status_label(s: &str) -> String {
         .map_or_else(|| s.to_owned(), |(_, l)| (*l).to_owned())
 }
 
+/// The linked account's name at the provider, else its id there; empty when unknown.
+pub fn account_label(c: &bb_core::connections::ConnectionView) -> String {
+    c.account
+        .as_ref()
+        .map(|a| {
+            a.display_name
+                .clone()
+                .unwrap_or_else(|| a.external_id.clone())
+        })
+        .unwrap_or_default()
+}
+
+/// A file size for people: `812 bytes`, `14.2 KiB`, `3.0 MiB`.
+pub fn byte_size(bytes: u64) -> String {
+    #[allow(clippy::cast_precision_loss)] // one decimal shown
+    let b = bytes as f64;
+    if bytes < 1024 {
+        format!("{bytes} bytes")
+    } else if bytes < 1024 * 1024 {
+        format!("{:.1} KiB", b / 1024.0)
+    } else {
+        format!("{:.1} MiB", b / (1024.0 * 1024.0))
+    }
+}
+
+/// The library's rating filter: the shown rating (after edits and conflicts), "or more"
+/// counting half stars, so a 3.5 is among "3 stars or more" but not "4 stars or more".
+pub const RATINGS: [(&str, &str); 7] = [
+    ("unrated", "Not rated"),
+    ("rated", "Any rating"),
+    ("5", "5 stars"),
+    ("4", "4 stars or more"),
+    ("3", "3 stars or more"),
+    ("2", "2 stars or more"),
+    ("1", "1 star or more"),
+];
+
 pub const FORMATS: [(&str, &str); 3] = [
     ("print", "Print"),
     ("ebook", "Ebook"),
@@ -143,6 +180,9 @@ mod tests {
         assert_eq!(stars(Some(3.5)), "★★★½");
         assert_eq!(stars(Some(5.0)), "★★★★★");
         assert_eq!(stars(None), "");
+        assert_eq!(byte_size(812), "812 bytes");
+        assert_eq!(byte_size(11_273), "11.0 KiB");
+        assert_eq!(byte_size(3 * 1024 * 1024 + 1), "3.0 MiB");
         assert_eq!(format_label("goodreads-csv"), "Goodreads CSV");
         assert_eq!(format_label("kindle-clippings"), "Kindle clippings");
     }

@@ -4,7 +4,8 @@
 
 use super::csrf::CheckedForm;
 use super::display::{
-    self, FORMATS, PROVIDERS, STATUSES, Stamp, origin_label, provider_label, stars, status_label,
+    self, FORMATS, PROVIDERS, RATINGS, STATUSES, Stamp, origin_label, provider_label, stars,
+    status_label,
 };
 use super::{Chrome, PageUser, UiError, render, see_other};
 use crate::state::AppState;
@@ -26,6 +27,7 @@ pub struct ListQuery {
     shelf: Option<String>,
     format: Option<String>,
     source: Option<String>,
+    rating: Option<String>,
     page: Option<String>,
 }
 
@@ -76,6 +78,7 @@ struct ListPage {
     statuses: Vec<Choice>,
     formats: Vec<Choice>,
     sources: Vec<Choice>,
+    ratings: Vec<Choice>,
     total: u64,
     page: u64,
     pages: u64,
@@ -161,6 +164,7 @@ fn page_url(q: &ListQuery, page: u64) -> String {
         ("shelf", &q.shelf),
         ("format", &q.format),
         ("source", &q.source),
+        ("rating", &q.rating),
     ] {
         if let Some(v) = non_blank(v.as_ref()) {
             s.append_pair(k, &v);
@@ -181,8 +185,10 @@ pub async fn list(
         .and_then(|p| p.parse::<u64>().ok())
         .unwrap_or(1)
         .max(1);
+    let rating = non_blank(q.rating.as_ref());
     let filter = ItemFilter {
         status: non_blank(q.status.as_ref()),
+        rating: rating.as_deref().map(str::parse).transpose()?,
         shelf: non_blank(q.shelf.as_ref()),
         format: non_blank(q.format.as_ref()),
         source: non_blank(q.source.as_ref()),
@@ -194,6 +200,7 @@ pub async fn list(
         || filter.shelf.is_some()
         || filter.format.is_some()
         || filter.source.is_some()
+        || filter.rating.is_some()
         || filter.search.is_some();
     let result = state.library.list_items(user.user.id, &filter).await?;
     let duplicates = state.library.duplicates(user.user.id, false).await?.len();
@@ -206,6 +213,7 @@ pub async fn list(
         statuses: choices(&STATUSES, filter.status.as_deref()),
         formats: choices(&FORMATS, filter.format.as_deref()),
         sources: choices(&PROVIDERS, filter.source.as_deref()),
+        ratings: choices(&RATINGS, rating.as_deref()),
         total: result.total,
         page,
         pages,

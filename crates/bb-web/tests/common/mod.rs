@@ -111,6 +111,45 @@ pub async fn app() -> TestApp {
     app_with("http://127.0.0.1:8080", AccountPolicy::default()).await
 }
 
+impl TestApp {
+    /// Uploads above `inline_max` bytes go to the job queue, for [`TestApp::job_runner`].
+    pub fn with_inline_max(mut self, inline_max: usize) -> Self {
+        let web = WebConfig {
+            import_inline_max_bytes: inline_max,
+            ..(*self.state.web).clone()
+        };
+        self.state.web = Arc::new(web);
+        self
+    }
+
+    /// A job runner with the job kinds `serve` runs (import, connection sync and
+    /// write-back); a new one is as after a restart. Tests drive it with `step()`/`drain()`.
+    pub fn job_runner(&self) -> bb_jobs::JobRunner {
+        let jobs: Arc<dyn bb_core::ports::JobStore> = self.state.store.clone();
+        let connections = self.state.connections.clone();
+        bb_jobs::JobRunner::new(
+            jobs,
+            self.state.clock.clone(),
+            bb_jobs::RunnerConfig::new("test-worker"),
+        )
+        .with_handler(
+            bb_core::library::service::IMPORT_JOB,
+            Arc::new(bb_web::import_job::ImportJob::new(
+                self.state.library.clone(),
+            )),
+        )
+        .with_handler(
+            bb_core::connections::SYNC_JOB_KIND,
+            Arc::new(bb_jobs::ConnectionSyncHandler::new(connections.clone())),
+        )
+        .with_handler(
+            bb_core::connections::WRITE_BACK_JOB_KIND,
+            Arc::new(bb_jobs::ConnectionWriteBackHandler::new(connections)),
+        )
+        .with_seed(7)
+    }
+}
+
 pub struct Reply {
     pub status: StatusCode,
     pub headers: axum::http::HeaderMap,

@@ -142,6 +142,12 @@ async fn import_one(app: &TestApp, provider: &str, record: SourceRecord) {
     assert_eq!(summary.failed, 0);
 }
 
+/// Every item of alice's library, as the use-case lists them.
+pub async fn alices_items(app: &TestApp) -> Vec<serde_json::Value> {
+    let user = app.state.library.user_id("alice").await.unwrap();
+    app.state.library.all_items(user).await.unwrap()
+}
+
 /// One item two sources disagree about: Goodreads says "Dune" (4 stars), StoryGraph
 /// "Dune: Deluxe Edition" (3.5). Returns the item.
 pub async fn seed_conflict(app: &TestApp) -> ItemId {
@@ -152,13 +158,8 @@ pub async fn seed_conflict(app: &TestApp) -> ItemId {
         record("sg-1", "Dune: Deluxe Edition", 3.5),
     )
     .await;
-    let user = app.state.library.user_id("alice").await.unwrap();
-    let dunes: Vec<_> = app
-        .state
-        .library
-        .all_items(user)
+    let dunes: Vec<_> = alices_items(app)
         .await
-        .unwrap()
         .into_iter()
         .filter(|i| i["authors"][0] == "Frank Herbert")
         .collect();
