@@ -771,3 +771,46 @@ async fn audible_is_linked_by_pasting_the_landing_address() {
     let page = get(&app, done.location(), &s.cookie).await;
     assert!(page.body.contains("Connected"), "{}", page.body);
 }
+
+#[tokio::test]
+async fn openlibrary_is_linked_by_username_from_its_card() {
+    let (app, _fake) = crate::common::openlibrary_app(4).await;
+    let s = sign_in(&app, "alice", "correct horse").await;
+    let page = get(&app, "/connections", &s.cookie).await;
+    assert!(
+        page.body.contains("id=\"provider-openlibrary\""),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("id=\"user-openlibrary\" name=\"username\"")
+    );
+    assert!(page.body.contains("make it public at"), "{}", page.body);
+
+    // A private log: the card page again, saying what to do, and nothing linked.
+    let fields = [
+        ("csrf", s.csrf.as_str()),
+        ("provider", "openlibrary"),
+        ("username", "hermit"),
+    ];
+    let res = post_form(&app, "/connections/connect", &s.cookie, &fields).await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.body);
+    assert!(res.body.contains("public reading log"), "{}", res.body);
+    let user = app.state.library.user_id("alice").await.unwrap();
+    assert!(app.state.connections.list(user).await.unwrap().is_empty());
+
+    let fields = [
+        ("csrf", s.csrf.as_str()),
+        ("provider", "openlibrary"),
+        ("username", " reader "),
+    ];
+    let res = post_form(&app, "/connections/connect", &s.cookie, &fields).await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    let page = get(&app, res.location(), &s.cookie).await;
+    assert!(
+        page.body.contains("Connected") && page.body.contains("reader"),
+        "{}",
+        page.body
+    );
+}
