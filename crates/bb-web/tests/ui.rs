@@ -774,7 +774,7 @@ async fn audible_is_linked_by_pasting_the_landing_address() {
 
 #[tokio::test]
 async fn openlibrary_is_linked_by_username_from_its_card() {
-    let (app, _fake) = crate::common::openlibrary_app(4).await;
+    let (app, fake) = crate::common::openlibrary_app(4).await;
     let s = sign_in(&app, "alice", "correct horse").await;
     let page = get(&app, "/connections", &s.cookie).await;
     assert!(
@@ -813,4 +813,28 @@ async fn openlibrary_is_linked_by_username_from_its_card() {
         "{}",
         page.body
     );
+    assert!(
+        page.body.contains("nothing needs revoking"),
+        "{}",
+        page.body
+    );
+
+    // The log made private: the card offers to reconnect the same name once it is public.
+    fake.set_public("reader", false);
+    let listed = app.state.connections.list(user).await.unwrap();
+    assert!(app.state.connections.run_sync(listed[0].id).await.is_err());
+    let page = get(&app, "/connections", &s.cookie).await;
+    assert!(page.body.contains("Needs reconnecting"), "{}", page.body);
+    assert_eq!(hidden(&page.body, "username").as_deref(), Some("reader"));
+    fake.set_public("reader", true);
+    let fields = [
+        ("csrf", s.csrf.as_str()),
+        ("provider", "openlibrary"),
+        ("username", "reader"),
+    ];
+    let res = post_form(&app, "/connections/connect", &s.cookie, &fields).await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    let listed = app.state.connections.list(user).await.unwrap();
+    assert_eq!(listed.len(), 1, "the same connection, reconnected");
+    assert_eq!(listed[0].state.as_str(), "active");
 }
