@@ -1,33 +1,13 @@
 //! Export vocabulary mapped onto the library model, shared by the parsers: status words and
 //! shelves, identifier lists without duplicates, read-through counts, optional editions.
 
-use bb_core::library::{Edition, Identifier, ReadThrough, ReadingStatus};
+use bb_core::library::{Edition, Identifier, ReadThrough};
 
 /// No export needs more placeholder read-throughs than this; a larger `Read Count` is
 /// believed only up to here so a hostile number cannot allocate without bound.
 pub const MAX_READS: usize = 100;
 
-/// A status from a status word or exclusive shelf in any export's spelling:
-/// `to-read`, `Want to Read`, `currently-reading`, `Already Read`, `did-not-finish`, `dnf`,
-/// `abandoned`, `Stopped Reading`, `paused`, `on-hold`, `Read but unowned`…
-pub fn status_from_word(word: &str) -> Option<ReadingStatus> {
-    let w: String = word
-        .trim()
-        .to_lowercase()
-        .chars()
-        .map(|c| if c == ' ' || c == '_' { '-' } else { c })
-        .collect();
-    Some(match w.as_str() {
-        "to-read" | "want-to-read" | "tbr" | "want" => ReadingStatus::ToRead,
-        "currently-reading" | "reading" | "current" => ReadingStatus::Reading,
-        "read" | "already-read" | "finished" | "read-but-unowned" => ReadingStatus::Read,
-        "did-not-finish" | "dnf" | "abandoned" | "stopped-reading" | "gave-up" | "not-finished" => {
-            ReadingStatus::DidNotFinish
-        }
-        "paused" | "on-hold" => ReadingStatus::Paused,
-        _ => return None,
-    })
-}
+pub use bb_core::library::text::status_from_word;
 
 /// Appends identifiers that are not already present.
 pub fn add_identifiers(list: &mut Vec<Identifier>, new: impl IntoIterator<Item = Identifier>) {
@@ -66,6 +46,7 @@ pub fn add_shelf(shelves: &mut Vec<String>, name: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bb_core::library::ReadingStatus;
 
     #[test]
     fn status_words() {

@@ -9,6 +9,7 @@ use crate::csv_table::{CsvRow, CsvTable};
 use crate::mapping::status_from_word;
 use crate::text::{People, Role, parse_rating, split_list};
 use crate::{ImportError, RowResult, Rows};
+use bb_core::library::identifiers::parse_openlibrary_key as ol_key;
 use bb_core::library::{IdScheme, Identifier, SourceRecord};
 use std::io::Read;
 
@@ -34,19 +35,6 @@ pub(crate) fn parse(reader: Box<dyn Read + Send>) -> Result<Rows, ImportError> {
         rating: table.column(&["My Ratings", "My Rating", "Rating"]),
     };
     Ok(table.into_rows(move |row| map_row(&c, row)))
-}
-
-/// An OpenLibrary key in any spelling (`OL102749W`, `/works/OL102749W`) if it has the
-/// expected kind letter (`W` for works, `M` for editions).
-fn ol_key(raw: &str, kind: char) -> Option<String> {
-    let key = raw
-        .trim()
-        .rsplit('/')
-        .next()
-        .unwrap_or_default()
-        .to_ascii_uppercase();
-    let digits = key.strip_prefix("OL")?.strip_suffix(kind)?;
-    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then_some(key)
 }
 
 fn map_row(c: &Columns, mut row: CsvRow) -> RowResult {

@@ -82,10 +82,19 @@ impl JobHandler for ConnectionWriteBackHandler {
                 "the write-back job has no connection or change",
             ));
         };
-        self.connections
+        let report = self
+            .connections
             .run_write_back(ConnectionId(id), &change)
             .await
             .map_err(job_error)?;
+        // The job's result says what was sent and what was left out (and why), so a
+        // progress the provider could not take is visible rather than silently dropped.
+        job.set_progress(&serde_json::json!({
+            "phase": "done",
+            "pushed": report.pushed,
+            "skipped": report.skipped,
+        }))
+        .await?;
         Ok(JobOutcome::default())
     }
 }

@@ -9,8 +9,8 @@ use bb_core::clock::{Clock, ManualClock};
 use bb_core::library::identifiers::{IdScheme, Identifier};
 use bb_core::library::record::{Position, Rating, ReadingStatus};
 use bb_providers::hardcover::{
-    Account, Change, HardcoverClient, HardcoverConfig, HardcoverError, RateBudget, RatingChange,
-    TokenBucket, push_change,
+    Account, Change, HardcoverClient, HardcoverConfig, HardcoverError, Length, RateBudget,
+    RatingChange, TokenBucket, push_change,
 };
 use bb_testkit::hardcover::{self as fake, Failure, FakeHardcover, FakeHardcoverConfig};
 use chrono::{DateTime, TimeZone, Utc};
@@ -452,22 +452,118 @@ async fn write_back_sends_only_what_changed_and_blanks_nothing() {
     );
     assert_eq!(env.fake.user_book(id).unwrap()["status_id"], json!(1));
 
-    // Percent progress cannot be expressed; nothing is sent.
-    let before = env.fake.request_count();
-    let err = push_change(
+    // A percentage becomes seconds of this audiobook edition's length, as Hardcover wants.
+    // (A minute on: the fake's bucket of 10 is spent by now.)
+    env.clock.advance(chrono::Duration::minutes(1));
+    let total = row["edition"]["audio_seconds"].as_f64().unwrap();
+    let report = push_change(
         &c,
         id,
         &Change {
-            progress: Some(Position::Percent(0.5)),
+            progress: Some(Position::Percent(50.0)),
+            ..Change::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(report.skipped.is_empty(), "{report:?}");
+    let sent = env.fake.mutations().last().unwrap().args["object"].clone();
+    #[allow(clippy::cast_possible_truncation)]
+    let half = (total / 2.0).round() as i64;
+    assert_eq!(sent["progress_seconds"], json!(half), "{sent}");
+    assert_eq!(sent["progress_pages"], Value::Null, "{sent}");
+    assert_eq!(
+        sent["started_at"],
+        json!("2026-09-01"),
+        "nothing blanked: {sent}"
+    );
+
+    // A print book: pages of its edition.
+    let row = row_with(&env, |r| {
+        r["status_id"] == json!(2)
+            && r["edition"]["pages"].is_number()
+            && open_read(r).is_some_and(|x| x["progress_pages"].is_number())
+    });
+    let id = row["id"].as_i64().unwrap();
+    let pages = row["edition"]["pages"].as_f64().unwrap();
+    push_change(
+        &c,
+        id,
+        &Change {
+            progress: Some(Position::Percent(25.0)),
+            ..Change::default()
+        },
+    )
+    .await
+    .unwrap();
+    let sent = env.fake.mutations().last().unwrap().args["object"].clone();
+    #[allow(clippy::cast_possible_truncation)]
+    let quarter = (pages / 4.0).round() as i64;
+    assert_eq!(sent["progress_pages"], json!(quarter), "{sent}");
+
+    // Hardcover knows no length for it: the library's page count is used, and without
+    // one the progress is skipped (and said so) while the rest of the change goes out.
+    assert!(env.fake.edit_user_book(id, |r| {
+        r["edition"]["pages"] = Value::Null;
+        r["book"]["pages"] = Value::Null;
+    }));
+    push_change(
+        &c,
+        id,
+        &Change {
+            progress: Some(Position::Percent(50.0)),
+            known_length: Length {
+                pages: Some(300),
+                audio_seconds: None,
+            },
+            ..Change::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        env.fake.mutations().last().unwrap().args["object"]["progress_pages"],
+        json!(150),
+        "converted with the library's count"
+    );
+    let mutations_before = env.fake.mutations().len();
+    let report = push_change(
+        &c,
+        id,
+        &Change {
+            status: Some(ReadingStatus::Paused),
+            progress: Some(Position::Percent(50.0)),
+            ..Change::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.mutations, vec!["update_user_book"], "{report:?}");
+    assert_eq!(report.skipped.len(), 1, "{report:?}");
+    assert_eq!(report.skipped[0].0, "progress");
+    assert!(report.skipped[0].1.contains("page count"), "{report:?}");
+    assert_eq!(env.fake.mutations().len(), mutations_before + 1);
+
+    // The fake holds Hardcover's rule: seconds only for an audiobook edition.
+    let print = row_with(&env, |r| {
+        r["status_id"] == json!(2)
+            && r["edition"]["reading_format_id"] == json!(1)
+            && open_read(r).is_some()
+    });
+    let err = push_change(
+        &c,
+        print["id"].as_i64().unwrap(),
+        &Change {
+            progress: Some(Position::Seconds(60)),
             ..Change::default()
         },
     )
     .await
     .unwrap_err();
-    assert!(matches!(err, HardcoverError::Unsupported(_)));
-    assert_eq!(env.fake.request_count(), before);
+    assert!(err.to_string().contains("audiobook edition"), "{err}");
 
     // Mutation-level `error` strings become rejections: an unknown row.
+    env.clock.advance(chrono::Duration::minutes(1));
     let err = push_change(
         &c,
         1,

@@ -327,6 +327,12 @@ impl FakeHardcover {
         self.shared.lock().rows.get(&id).cloned()
     }
 
+    /// Changes a stored row in place (a different edition, a length Hardcover lacks, …).
+    /// False when there is no such row.
+    pub fn edit_user_book(&self, id: i64, edit: impl FnOnce(&mut Value)) -> bool {
+        self.shared.lock().rows.get_mut(&id).map(edit).is_some()
+    }
+
     /// Deletes a row, as when the user removes the book from their Hardcover library.
     pub fn remove_user_book(&self, id: i64) -> bool {
         self.shared.lock().rows.remove(&id).is_some()
@@ -1084,7 +1090,13 @@ fn mutation_field(inner: &mut Inner, ctx: &Ctx<'_>, field: &Field) -> Result<Val
             let ub = int_arg(field, "user_book_id", &path)?;
             let object = object_arg(field, "user_book_read", &path)?;
             check_input(object, READ_INPUT, "DatesReadInput", &path)?;
-            if owned(inner, ub) {
+            let unit_error = inner
+                .rows
+                .get(&ub)
+                .and_then(|row| progress_unit_error(row, object));
+            if let Some(msg) = unit_error.filter(|_| owned(inner, ub)) {
+                json!({"id": null, "error": msg, "user_book_read": null})
+            } else if owned(inner, ub) {
                 let id = inner.next_read_id;
                 inner.next_read_id += 1;
                 let row = inner.rows.get_mut(&ub).map_or(Value::Null, |row| {
@@ -1118,6 +1130,10 @@ fn mutation_field(inner: &mut Inner, ctx: &Ctx<'_>, field: &Field) -> Result<Val
                 })
                 .and_then(|r| r["id"].as_i64());
             match found.and_then(|ub| inner.rows.get_mut(&ub)) {
+                Some(row) if progress_unit_error(&*row, object).is_some() => {
+                    let msg = progress_unit_error(row, object);
+                    json!({"id": null, "error": msg, "user_book_read": null})
+                }
                 Some(row) => {
                     let snapshot = row.clone();
                     let mut updated = Value::Null;
@@ -1166,6 +1182,19 @@ fn validate_user_book(object: &Map<String, Value>) -> Option<String> {
         return Some("status_id must be between 1 and 6".into());
     }
     None
+}
+
+/// Dossier §4: "`progress_seconds` only makes sense with an audiobook edition;
+/// `progress_pages` needs an edition/book page count". Dossier unsure what the API does
+/// otherwise. The fake refuses seconds for a book whose edition is not an audiobook (the
+/// mutation's `error`), and takes pages without a page count but can then compute no
+/// `progress` percentage (null), which is what "needs a page count" is read to mean.
+fn progress_unit_error(row: &Value, read: &Map<String, Value>) -> Option<String> {
+    let edition = &row["edition"];
+    let audio = edition["reading_format_id"].as_i64() == Some(2)
+        || edition["audio_seconds"].as_f64().is_some_and(|s| s > 0.0);
+    let sets_seconds = read.get("progress_seconds").is_some_and(|v| !v.is_null());
+    (sets_seconds && !audio).then(|| "progress_seconds needs an audiobook edition".to_owned())
 }
 
 /// `progress` is computed server-side from pages or seconds and the edition's length.

@@ -2,3 +2,4 @@
 
 pub mod audible;
 pub mod hardcover;
+pub mod openlibrary;

@@ -19,6 +19,7 @@ use bb_core::ports::Sealer;
 use bb_jobs::JobRunner;
 use bb_providers::hardcover::{HardcoverConfig, HardcoverProvider, TokenBucket};
 use bb_testkit::hardcover::{self as fake, Failure, FakeHardcover, FakeHardcoverConfig};
+use bb_testkit::openlibrary as ol_fake;
 use common::{Reply, TestApp, connections_with};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -74,6 +75,34 @@ async fn hardcover_app_with(
 
 fn runner(app: &TestApp) -> JobRunner {
     app.job_runner()
+}
+
+/// Turns write-back on for connection `id`; the connection as the API shows it.
+async fn enable_write_back(app: &TestApp, cookie: &str, id: i64) -> Reply {
+    let r = app
+        .call(
+            "PATCH",
+            &format!("/api/connections/{id}"),
+            cookie,
+            Some(&json!({"write_back": true})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    r
+}
+
+/// Links the fake's account with its token and runs the first sync; the connection id.
+async fn link_hardcover(app: &TestApp, cookie: &str) -> i64 {
+    let r = post(
+        app,
+        "/api/connections",
+        &json!({"provider": "hardcover", "token": TOKEN}),
+        cookie,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    runner(app).drain().await.unwrap();
+    r.body["id"].as_i64().unwrap()
 }
 
 async fn sync_and_wait(app: &TestApp, cookie: &str, id: i64) -> Value {
@@ -277,15 +306,7 @@ async fn hardcover_link_sync_resync_withdraw_and_disconnect() {
 async fn disconnect_keeping_data_keeps_exactly_the_books_and_other_sources_survive_removal() {
     let (app, _fake) = hardcover_app(5).await;
     let cookie = login(&app, "alice", "correct horse").await;
-    let r = post(
-        &app,
-        "/api/connections",
-        &json!({"provider": "hardcover", "token": TOKEN}),
-        &cookie,
-    )
-    .await;
-    let id = r.body["id"].as_i64().unwrap();
-    runner(&app).drain().await.unwrap();
+    let id = link_hardcover(&app, &cookie).await;
     let r = delete(&app, &format!("/api/connections/{id}?data=keep"), &cookie).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let lib = get(&app, "/api/library?per_page=100", &cookie).await;
@@ -308,15 +329,7 @@ async fn disconnect_keeping_data_keeps_exactly_the_books_and_other_sources_survi
 async fn edits_are_written_back_only_when_enabled_and_only_the_fields_edited() {
     let (app, fake) = hardcover_app(3).await;
     let cookie = login(&app, "alice", "correct horse").await;
-    let r = post(
-        &app,
-        "/api/connections",
-        &json!({"provider": "hardcover", "token": TOKEN}),
-        &cookie,
-    )
-    .await;
-    let id = r.body["id"].as_i64().unwrap();
-    runner(&app).drain().await.unwrap();
+    let id = link_hardcover(&app, &cookie).await;
     let lib = get(&app, "/api/library?per_page=10", &cookie).await;
     let item = lib.body["items"][0]["id"].as_i64().unwrap();
     let detail = get(&app, &format!("/api/library/{item}"), &cookie)
@@ -347,15 +360,7 @@ async fn edits_are_written_back_only_when_enabled_and_only_the_fields_edited() {
     assert!(fake.mutations().is_empty(), "{:?}", fake.mutations());
 
     // On: status and rating go to that user_book, nothing else is sent.
-    let r = app
-        .call(
-            "PATCH",
-            &format!("/api/connections/{id}"),
-            &cookie,
-            Some(&json!({"write_back": true})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = enable_write_back(&app, &cookie, id).await;
     assert_eq!(r.body["settings"]["write_back"], true);
     let r = app
         .call(
@@ -382,6 +387,126 @@ async fn edits_are_written_back_only_when_enabled_and_only_the_fields_edited() {
     );
     let row = fake.user_book(user_book).unwrap();
     assert_eq!(row["status_id"], 3);
+}
+
+/// The library item whose Hardcover source is `user_books.id` `user_book`.
+async fn item_of_user_book(app: &TestApp, cookie: &str, user_book: i64) -> i64 {
+    let lib = get(app, "/api/library?per_page=100", cookie).await;
+    lib.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| {
+            i["sources"].as_array().unwrap().iter().any(|s| {
+                s["provider"] == "hardcover" && s["external_id"] == json!(user_book.to_string())
+            })
+        })
+        .unwrap_or_else(|| panic!("no item for user_book {user_book}: {}", lib.body))["id"]
+        .as_i64()
+        .unwrap()
+}
+
+/// Sets `progress` on the item of `user_book`, runs the write-back job and returns it.
+async fn push_progress(app: &TestApp, cookie: &str, user_book: i64, progress: f64) -> Value {
+    let item = item_of_user_book(app, cookie, user_book).await;
+    let r = app
+        .call(
+            "PATCH",
+            &format!("/api/library/{item}"),
+            cookie,
+            Some(&json!({ "progress": progress })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    runner(app).drain().await.unwrap();
+    let (job,): (i64,) = sqlx::query_as(
+        "SELECT id FROM jobs WHERE kind = 'connection.write_back' ORDER BY id DESC LIMIT 1",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    get(app, &format!("/api/jobs/{job}"), cookie).await.body
+}
+
+/// The read-through mutation of the last write-back, if it sent one.
+fn last_read_object(fake: &FakeHardcover) -> Option<Value> {
+    let m = fake.mutations();
+    let last = m.last()?;
+    match last.name.as_str() {
+        "update_user_book_read" => Some(last.args["object"].clone()),
+        "insert_user_book_read" => Some(last.args["user_book_read"].clone()),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn progress_is_written_back_in_pages_or_seconds_or_skipped_saying_why() {
+    let (app, fake) = hardcover_app(10).await;
+    let rows = fake.user_books_of(12_345);
+    let row = |pred: &dyn Fn(&Value) -> bool| rows.iter().find(|r| pred(r)).unwrap().clone();
+    let print = row(&|r| r["status_id"] == 2 && r["edition"]["reading_format_id"] == 1);
+    let audio = row(&|r| r["edition"]["reading_format_id"] == 2);
+    let unknown = row(&|r| {
+        r["id"] != print["id"] && r["status_id"] == 2 && r["edition"]["reading_format_id"] == 1
+    });
+    let id_of = |r: &Value| r["id"].as_i64().unwrap();
+    // Nobody knows how long this one is: not Hardcover, so not the library either.
+    assert!(fake.edit_user_book(id_of(&unknown), |r| {
+        r["edition"]["pages"] = Value::Null;
+        r["book"]["pages"] = Value::Null;
+    }));
+    let cookie = login(&app, "alice", "correct horse").await;
+    let id = link_hardcover(&app, &cookie).await;
+    enable_write_back(&app, &cookie, id).await;
+
+    // Print: pages of the edition's page count.
+    let pages = print["edition"]["pages"].as_f64().unwrap();
+    let job = push_progress(&app, &cookie, id_of(&print), 0.5).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job["progress"]["pushed"], json!(["progress"]), "{job}");
+    let sent = last_read_object(&fake).unwrap();
+    #[allow(clippy::cast_possible_truncation)]
+    let half = (pages / 2.0).round() as i64;
+    assert_eq!(sent["progress_pages"], json!(half), "{sent}");
+    assert_eq!(sent["progress_seconds"], Value::Null, "{sent}");
+
+    // Audiobook: seconds of its runtime.
+    let total = audio["edition"]["audio_seconds"].as_f64().unwrap();
+    let job = push_progress(&app, &cookie, id_of(&audio), 0.25).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let sent = last_read_object(&fake).unwrap();
+    #[allow(clippy::cast_possible_truncation)]
+    let quarter = (total / 4.0).round() as i64;
+    assert_eq!(sent["progress_seconds"], json!(quarter), "{sent}");
+
+    // Hardcover has since lost the page count; the library still knows it from the sync.
+    assert!(fake.edit_user_book(id_of(&print), |r| {
+        r["edition"]["pages"] = Value::Null;
+        r["book"]["pages"] = Value::Null;
+    }));
+    let job = push_progress(&app, &cookie, id_of(&print), 0.75).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    #[allow(clippy::cast_possible_truncation)]
+    let three_quarters = (pages * 0.75).round() as i64;
+    assert_eq!(
+        last_read_object(&fake).unwrap()["progress_pages"],
+        json!(three_quarters)
+    );
+
+    // No length anywhere: nothing is sent for it, and the job says why.
+    let before = fake.mutations().len();
+    let job = push_progress(&app, &cookie, id_of(&unknown), 0.5).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(fake.mutations().len(), before, "{:?}", fake.mutations());
+    assert_eq!(job["progress"]["pushed"], json!([]), "{job}");
+    assert_eq!(job["progress"]["skipped"][0]["field"], "progress", "{job}");
+    assert!(
+        job["progress"]["skipped"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("page count"),
+        "{job}"
+    );
 }
 
 #[tokio::test]
@@ -487,6 +612,279 @@ async fn another_users_connection_and_job_are_not_found() {
             .status,
         StatusCode::NOT_FOUND
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Open Library: a public feed, against the fake Open Library.
+
+/// The library item holding the Open Library work `key` (`/works/OL…W`), if any.
+async fn item_of_work(app: &TestApp, cookie: &str, key: &str) -> Option<Value> {
+    let olid = format!("\"{}\"", key.trim_start_matches("/works/"));
+    let lib = get(app, "/api/library?per_page=500", cookie).await;
+    lib.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i.to_string().contains(&olid))
+        .cloned()
+}
+
+/// Links the fake's public user `reader` and runs the first sync; the connection id.
+async fn link_openlibrary(app: &TestApp, cookie: &str) -> i64 {
+    let r = post(
+        app,
+        "/api/connections",
+        &json!({"provider": "openlibrary", "username": "reader"}),
+        cookie,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    runner(app).drain().await.unwrap();
+    r.body["id"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn openlibrary_feed_links_by_username_syncs_pages_follows_moves_and_withdraws() {
+    // 410 works: 103/103/102/102 over the four shelves, so every shelf takes two pages.
+    let (app, fake) = common::openlibrary_app(410).await;
+    let cookie = login(&app, "alice", "correct horse").await;
+    let providers = get(&app, "/api/providers", &cookie).await.body;
+    let ol = providers
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "openlibrary")
+        .unwrap()
+        .clone();
+    assert_eq!(ol["auth_kind"], "public_feed", "{ol}");
+    assert_eq!(ol["can_revoke"], false);
+
+    // Unknown user and private log: a 400 that says what to do, and nothing stored.
+    let connect = |username: &str| json!({"provider": "openlibrary", "username": username});
+    let r = post(&app, "/api/connections", &connect("nobody"), &cookie).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let message = r.body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("no user \"nobody\"") && message.contains("openlibrary.org/people/"),
+        "{message}"
+    );
+    let r = post(&app, "/api/connections", &connect("hermit"), &cookie).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let message = r.body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("private") && message.contains("public reading log"),
+        "{message}"
+    );
+    let r = post(&app, "/api/connections", &connect("../admin"), &cookie).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let listed = get(&app, "/api/connections", &cookie).await.body;
+    assert_eq!(listed, json!([]), "failed links store nothing");
+    let asked = fake.requests().len();
+    assert_eq!(asked, 2, "the bad name never reached Open Library");
+
+    // A pasted profile address is fine.
+    let r = post(
+        &app,
+        "/api/connections",
+        &connect("https://openlibrary.org/people/reader"),
+        &cookie,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["state"], "active");
+    assert_eq!(r.body["connection"]["account"]["external_id"], "reader");
+    assert_eq!(r.body["connection"]["can_revoke"], false);
+    let id = r.body["id"].as_i64().unwrap();
+    assert!(
+        connection_raw_values(&app)
+            .await
+            .contains("(None, None, \"active\")"),
+        "a public feed stores no credentials"
+    );
+
+    // The first sync: every shelf, page by page, as the dossier pages. (The checks above
+    // spent from the shared budget of 10 at once: let it refill.)
+    app.clock.advance(chrono::Duration::minutes(1));
+    runner(&app).drain().await.unwrap();
+    let r = get(&app, &format!("/api/connections/{id}"), &cookie).await;
+    assert_eq!(r.body["last_sync"]["status"], "succeeded", "{}", r.body);
+    assert_eq!(r.body["last_sync"]["created"], 410, "{}", r.body);
+    let sync_requests: Vec<_> = fake.requests().into_iter().skip(asked + 1).collect();
+    assert_eq!(sync_requests.len(), 8, "{sync_requests:?}");
+    for req in &sync_requests {
+        assert_eq!(req.query["limit"], "100");
+        let ua = req.user_agent.as_deref().unwrap();
+        assert!(
+            ua.starts_with("bookbridge/") && ua.contains("ops@books.example"),
+            "{ua}"
+        );
+    }
+    assert_eq!(
+        sync_requests
+            .iter()
+            .map(|r| (r.path.rsplit('/').next().unwrap(), r.query["page"].as_str()))
+            .collect::<Vec<_>>(),
+        vec![
+            ("want-to-read.json", "1"),
+            ("want-to-read.json", "2"),
+            ("currently-reading.json", "1"),
+            ("currently-reading.json", "2"),
+            ("already-read.json", "1"),
+            ("already-read.json", "2"),
+            ("stopped-reading.json", "1"),
+            ("stopped-reading.json", "2"),
+        ]
+    );
+    let lib = get(&app, "/api/library?per_page=10", &cookie).await;
+    assert_eq!(lib.body["total"], 410);
+    let want = fake.shelf("reader", "want-to-read")[0].clone();
+    let item = item_of_work(&app, &cookie, &want).await.unwrap();
+    assert_eq!(item["status"], "to-read", "{item}");
+    let stopped = fake.shelf("reader", "stopped-reading")[0].clone();
+    let item = item_of_work(&app, &cookie, &stopped).await.unwrap();
+    assert_eq!(item["status"], "did-not-finish", "{item}");
+    assert!(
+        item.to_string().contains("covers.openlibrary.org/b/id/"),
+        "{item}"
+    );
+
+    // Re-sync: nothing changed upstream, nothing changes here (the budget refills first:
+    // it allows 10 at once and 100 a minute).
+    app.clock.advance(chrono::Duration::minutes(1));
+    let job = sync_and_wait(&app, &cookie, id).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job["counts"]["unchanged"], 410, "{job}");
+    assert_eq!(job["counts"]["created"], 0, "{job}");
+
+    // A move upstream is a status change; a removal is withdrawn after the complete run.
+    app.clock.advance(chrono::Duration::minutes(1));
+    assert!(fake.move_work("reader", &want, "already-read"));
+    let gone = fake.shelf("reader", "currently-reading")[5].clone();
+    assert!(fake.remove_work("reader", &gone));
+    let job = sync_and_wait(&app, &cookie, id).await;
+    assert_eq!(job["counts"]["updated"], 1, "{job}");
+    assert_eq!(job["counts"]["removed"], 1, "{job}");
+    assert_eq!(job["counts"]["unchanged"], 408, "{job}");
+    let item = item_of_work(&app, &cookie, &want).await.unwrap();
+    assert_eq!(item["status"], "read", "{item}");
+    assert!(item_of_work(&app, &cookie, &gone).await.is_none());
+
+    // Rate limited upstream: retried later, the connection stays active, nothing withdrawn.
+    app.clock.advance(chrono::Duration::minutes(1));
+    fake.fail_next(ol_fake::Failure::RateLimited {
+        retry_after_secs: 30,
+    });
+    let job = sync_and_wait(&app, &cookie, id).await;
+    assert_eq!(job["state"], "queued", "a retry is scheduled: {job}");
+    assert_eq!(job["error"]["code"], "openlibrary.rate_limited", "{job}");
+    let r = get(&app, &format!("/api/connections/{id}"), &cookie).await;
+    assert_eq!(r.body["state"], "active", "{}", r.body);
+    // The retry comes after Retry-After (30 s) and completes.
+    app.clock.advance(chrono::Duration::hours(1));
+    runner(&app).drain().await.unwrap();
+    let job = get(&app, &format!("/api/jobs/{}", job["id"]), &cookie)
+        .await
+        .body;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job["counts"]["unchanged"], 409, "{job}");
+
+    // The shared budget is spent before requests are sent: two syncs in the same instant
+    // need 16 requests of a budget of 10, so the second waits for a retry.
+    app.clock.advance(chrono::Duration::minutes(1));
+    let first = sync_and_wait(&app, &cookie, id).await;
+    assert_eq!(first["state"], "succeeded", "{first}");
+    let before = fake.requests().len();
+    let second = sync_and_wait(&app, &cookie, id).await;
+    assert_eq!(second["state"], "queued", "{second}");
+    assert_eq!(
+        second["error"]["code"], "openlibrary.budget_exhausted",
+        "{second}"
+    );
+    assert_eq!(
+        fake.requests().len() - before,
+        2,
+        "only what the budget allowed was sent"
+    );
+    assert_eq!(
+        get(&app, "/api/library?per_page=1", &cookie).await.body["total"],
+        409,
+        "a partial run withdraws nothing"
+    );
+
+    // The log made private later: the user is asked to act, not retried forever.
+    app.clock.advance(chrono::Duration::minutes(5));
+    runner(&app).drain().await.unwrap();
+    fake.set_public("reader", false);
+    app.clock.advance(chrono::Duration::minutes(1));
+    let job = sync_and_wait(&app, &cookie, id).await;
+    assert_eq!(job["state"], "failed", "{job}");
+    let r = get(&app, &format!("/api/connections/{id}"), &cookie).await;
+    assert_eq!(r.body["state"], "needs_reauth", "{}", r.body);
+    assert!(
+        r.body["last_error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("public reading log"),
+        "{}",
+        r.body
+    );
+
+    // Disconnect removing the data: nothing to revoke, the library is empty again.
+    let r = delete(&app, &format!("/api/connections/{id}?data=delete"), &cookie).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["revoked"], Value::Null);
+    let lib = get(&app, "/api/library?per_page=1", &cookie).await;
+    assert_eq!(lib.body["total"], 0, "{}", lib.body);
+}
+
+/// A shelf that shrinks while it is paged through shifts an entry from page 2 onto page 1,
+/// already read: the listing comes up short of `numFound`, so the run withdraws nothing,
+/// not even a book that really left; the next complete run does.
+#[tokio::test]
+async fn openlibrary_listing_that_changes_mid_sync_withdraws_nothing() {
+    // 404 works: 101 a shelf, two pages each.
+    let (app, fake) = common::openlibrary_app(404).await;
+    let cookie = login(&app, "alice", "correct horse").await;
+    let id = link_openlibrary(&app, &cookie).await;
+    assert_eq!(
+        get(&app, "/api/library?per_page=1", &cookie).await.body["total"],
+        404
+    );
+
+    // Gone before the run: withdrawn only after a complete listing.
+    let left = fake.shelf("reader", "want-to-read")[3].clone();
+    assert!(fake.remove_work("reader", &left));
+    // Removed from the top of already-read after its first page was read: want-to-read,
+    // down to 100, takes one request, currently-reading two, already-read's first page is
+    // the fourth.
+    let moved_up = fake.shelf("reader", "already-read")[0].clone();
+    fake.remove_after(4, "reader", &moved_up);
+    app.clock.advance(chrono::Duration::minutes(1));
+    let job = sync_and_wait(&app, &cookie, id).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(
+        job["counts"]["removed"], 0,
+        "a short listing withdraws nothing: {job}"
+    );
+    assert!(item_of_work(&app, &cookie, &left).await.is_some());
+
+    app.clock.advance(chrono::Duration::minutes(1));
+    let job = sync_and_wait(&app, &cookie, id).await;
+    assert_eq!(job["counts"]["removed"], 2, "{job}");
+    assert_eq!(job["counts"]["unchanged"], 402, "{job}");
+}
+
+#[tokio::test]
+async fn openlibrary_disconnect_keeping_data_keeps_the_books() {
+    let (app, _fake) = common::openlibrary_app(6).await;
+    let cookie = login(&app, "alice", "correct horse").await;
+    let id = link_openlibrary(&app, &cookie).await;
+    let r = delete(&app, &format!("/api/connections/{id}?data=keep"), &cookie).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let lib = get(&app, "/api/library?per_page=100", &cookie).await;
+    assert_eq!(lib.body["total"], 6, "{}", lib.body);
+    let r = get(&app, &format!("/api/connections/{id}"), &cookie).await;
+    assert_eq!(r.body["state"], "disconnected");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -944,15 +1342,7 @@ async fn a_connection_needing_reauth_is_reconnected_in_place() {
     config.accounts.push(second);
     let (app, fake) = hardcover_app_with(app, config).await;
     let cookie = login(&app, "alice", "correct horse").await;
-    let r = post(
-        &app,
-        "/api/connections",
-        &json!({"provider": "hardcover", "token": TOKEN}),
-        &cookie,
-    )
-    .await;
-    let id = r.body["id"].as_i64().unwrap();
-    runner(&app).drain().await.unwrap();
+    let id = link_hardcover(&app, &cookie).await;
     fake.revoke_token(TOKEN);
     sync_and_wait(&app, &cookie, id).await;
     let view = get(&app, &format!("/api/connections/{id}"), &cookie)

@@ -1221,3 +1221,70 @@ async fn an_item_shows_its_read_throughs_reviews_highlights_and_notes_with_their
     assert!(azkaban.contains("5170"), "where in the book: {azkaban}");
     assert!(azkaban.contains("Kindle"), "from which source: {azkaban}");
 }
+
+#[tokio::test]
+async fn openlibrary_is_linked_by_username_from_its_card() {
+    let (app, fake) = crate::common::openlibrary_app(4).await;
+    let s = sign_in(&app, "alice", "correct horse").await;
+    let page = get(&app, "/connections", &s.cookie).await;
+    assert!(
+        page.body.contains("id=\"provider-openlibrary\""),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("id=\"user-openlibrary\" name=\"username\"")
+    );
+    assert!(page.body.contains("make it public at"), "{}", page.body);
+
+    // A private log: the card page again, saying what to do, and nothing linked.
+    let fields = [
+        ("csrf", s.csrf.as_str()),
+        ("provider", "openlibrary"),
+        ("username", "hermit"),
+    ];
+    let res = post_form(&app, "/connections/connect", &s.cookie, &fields).await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.body);
+    assert!(res.body.contains("public reading log"), "{}", res.body);
+    let user = app.state.library.user_id("alice").await.unwrap();
+    assert!(app.state.connections.list(user).await.unwrap().is_empty());
+
+    let fields = [
+        ("csrf", s.csrf.as_str()),
+        ("provider", "openlibrary"),
+        ("username", " reader "),
+    ];
+    let res = post_form(&app, "/connections/connect", &s.cookie, &fields).await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    let page = get(&app, res.location(), &s.cookie).await;
+    assert!(
+        page.body.contains("Connected") && page.body.contains("reader"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("nothing needs revoking"),
+        "{}",
+        page.body
+    );
+
+    // The log made private: the card offers to reconnect the same name once it is public.
+    fake.set_public("reader", false);
+    let listed = app.state.connections.list(user).await.unwrap();
+    assert!(app.state.connections.run_sync(listed[0].id).await.is_err());
+    let page = get(&app, "/connections", &s.cookie).await;
+    assert!(page.body.contains("Needs reconnecting"), "{}", page.body);
+    assert_eq!(hidden(&page.body, "username").as_deref(), Some("reader"));
+    fake.set_public("reader", true);
+    let fields = [
+        ("csrf", s.csrf.as_str()),
+        ("provider", "openlibrary"),
+        ("username", "reader"),
+    ];
+    let res = post_form(&app, "/connections/connect", &s.cookie, &fields).await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    let listed = app.state.connections.list(user).await.unwrap();
+    assert_eq!(listed.len(), 1, "the same connection, reconnected");
+    assert_eq!(listed[0].state.as_str(), "active");
+}

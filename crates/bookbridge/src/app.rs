@@ -19,6 +19,7 @@ use bb_providers::audible::{AudibleConfig, AudibleProvider};
 use bb_providers::budget::SharedBudget;
 use bb_providers::hardcover::{HardcoverConfig, HardcoverProvider};
 use bb_providers::oauth::{OAuthClient, OAuthConnector, OAuthProvider};
+use bb_providers::openlibrary::{OpenLibraryConfig, OpenLibraryProvider};
 use bb_vault::{Keyring, Vault};
 use secrecy::ExposeSecret;
 use std::collections::HashMap;
@@ -123,10 +124,19 @@ impl App {
             capacity: cfg.providers.hardcover.burst,
             per_minute: cfg.providers.hardcover.requests_per_minute,
         };
+        let ol = &cfg.providers.openlibrary;
+        let openlibrary_limit = RateLimit {
+            capacity: ol.burst,
+            per_minute: ol.requests_per_minute,
+        };
         let mut limits = HashMap::new();
         limits.insert(
             bb_providers::hardcover::PROVIDER_ID.to_owned(),
             hardcover_limit,
+        );
+        limits.insert(
+            bb_providers::openlibrary::PROVIDER_ID.to_owned(),
+            openlibrary_limit,
         );
         let store: Arc<dyn ConnectionStore> = self.store.clone();
         let budget = Arc::new(SharedBudget::new(store, self.clock.clone(), limits));
@@ -135,10 +145,27 @@ impl App {
                 base_url: cfg.providers.hardcover.base_url.clone(),
                 ..HardcoverConfig::default()
             },
-            budget,
+            budget.clone(),
             self.clock.clone(),
             hardcover_limit,
         ))];
+        providers.push(Arc::new(OpenLibraryProvider::new(
+            OpenLibraryConfig {
+                base_url: ol.base_url.clone(),
+                covers_url: ol.covers_url.clone(),
+                // Without an operator contact, the instance's own address is the best one.
+                contact: if ol.contact.trim().is_empty() {
+                    cfg.public_url.to_string()
+                } else {
+                    ol.contact.clone()
+                },
+                ..OpenLibraryConfig::default()
+            },
+            http.clone(),
+            budget,
+            self.clock.clone(),
+            openlibrary_limit,
+        )));
         providers.push(Arc::new(AudibleProvider::new(
             AudibleConfig {
                 auth_base_url: cfg.providers.audible.auth_base_url.clone(),
@@ -182,27 +209,27 @@ impl App {
     /// A job runner for every job kind this binary handles.
     pub fn job_runner(&self, connections: &Connections) -> JobRunner {
         let jobs: Arc<dyn JobStore> = self.store.clone();
-        JobRunner::new(
-            jobs,
-            self.clock.clone(),
-            RunnerConfig::new(worker_id(self.clock.as_ref())),
-        )
-        .with_handler(
-            SYNC_JOB_KIND,
-            Arc::new(ConnectionSyncHandler::new(connections.clone())),
-        )
-        .with_handler(
-            WRITE_BACK_JOB_KIND,
-            Arc::new(ConnectionWriteBackHandler::new(connections.clone())),
-        )
-        .with_handler(
-            REVOKE_JOB_KIND,
-            Arc::new(ConnectionRevokeHandler::new(connections.clone())),
-        )
-        .with_handler(
-            bb_core::library::service::IMPORT_JOB,
-            Arc::new(bb_web::import_job::ImportJob::new(self.library.clone())),
-        )
+        let mut config = RunnerConfig::new(worker_id(self.clock.as_ref()));
+        config.lease = Duration::from_secs(self.config.serve.job_lease_secs.max(1));
+        // Renewed well before it lapses: five chances per lease, as the default does.
+        config.renew_every = (config.lease / 5).max(Duration::from_millis(200));
+        JobRunner::new(jobs, self.clock.clone(), config)
+            .with_handler(
+                SYNC_JOB_KIND,
+                Arc::new(ConnectionSyncHandler::new(connections.clone())),
+            )
+            .with_handler(
+                WRITE_BACK_JOB_KIND,
+                Arc::new(ConnectionWriteBackHandler::new(connections.clone())),
+            )
+            .with_handler(
+                REVOKE_JOB_KIND,
+                Arc::new(ConnectionRevokeHandler::new(connections.clone())),
+            )
+            .with_handler(
+                bb_core::library::service::IMPORT_JOB,
+                Arc::new(bb_web::import_job::ImportJob::new(self.library.clone())),
+            )
     }
 
     /// Opens the vault, refusing to start when the key does not match the database.

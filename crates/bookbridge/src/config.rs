@@ -60,6 +60,37 @@ pub struct ConnectionsSettings {
 pub struct ProvidersConfig {
     pub hardcover: HardcoverSettings,
     pub audible: AudibleSettings,
+    pub openlibrary: OpenLibrarySettings,
+}
+
+/// Open Library's public reading logs.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OpenLibrarySettings {
+    /// The site root; point it elsewhere for a mirror or a test server.
+    pub base_url: String,
+    /// Where cover images are linked from.
+    pub covers_url: String,
+    /// An e-mail address or URL Open Library can reach this instance's operator at; it
+    /// goes in the `User-Agent`, as Open Library asks of every client.
+    pub contact: String,
+    /// Requests sent at once before the per-minute rate applies, shared by every
+    /// connection and instance.
+    pub burst: u32,
+    pub requests_per_minute: u32,
+}
+
+impl Default for OpenLibrarySettings {
+    fn default() -> Self {
+        let limit = bb_providers::openlibrary::provider::RATE_LIMIT;
+        Self {
+            base_url: bb_providers::openlibrary::client::DEFAULT_BASE_URL.into(),
+            covers_url: bb_providers::openlibrary::mapping::DEFAULT_COVERS_URL.into(),
+            contact: String::new(),
+            burst: limit.capacity,
+            requests_per_minute: limit.per_minute,
+        }
+    }
 }
 
 /// Audible's hosts follow the marketplace; these replace them (tests, unusual setups).
@@ -120,6 +151,9 @@ pub struct ServeConfig {
     pub bind: SocketAddr,
     /// Uploads larger than this are stored and imported by a background job.
     pub import_inline_max_bytes: usize,
+    /// How long a background job's claim lasts without renewal: the job of an instance
+    /// that died mid-run is taken over by another once this has passed.
+    pub job_lease_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -166,6 +200,7 @@ impl Default for ServeConfig {
         Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             import_inline_max_bytes: 2 << 20,
+            job_lease_secs: 300,
         }
     }
 }
@@ -298,6 +333,10 @@ bind = "127.0.0.1:8080"
 # imported by a background job (202; progress at GET /api/imports/{id}); smaller ones are
 # imported during the request.
 import_inline_max_bytes = 2097152
+# A background job (sync, import, write-back) is claimed for this many seconds and the
+# claim renewed while it runs; if the instance dies mid-run, another one (or this one,
+# restarted) takes the job over once the claim has lapsed.
+job_lease_secs = 300
 
 [session]
 # A web session unused this long ends.
@@ -338,6 +377,18 @@ requests_per_minute = 50
 # bookbridge elsewhere (a test server). The sign-in address stays Amazon's own.
 # auth_base_url = "http://127.0.0.1:9000"   # instead of https://api.amazon.{tld}
 # api_base_url = "http://127.0.0.1:9000"    # instead of https://api.audible.{tld}
+
+[providers.openlibrary]
+# Open Library's site root and covers host (tests and mirrors point them elsewhere).
+base_url = "https://openlibrary.org"
+covers_url = "https://covers.openlibrary.org"
+# How Open Library can reach whoever runs this instance (an e-mail address or a URL).
+# It goes in the User-Agent, as Open Library asks of every client; set it.
+contact = ""
+# Outbound budget shared by every connection and instance. Open Library allows 180
+# API requests a minute per IP; 100 leaves room for everything else on the address.
+burst = 10
+requests_per_minute = 100
 
 # Generic OAuth 2 providers: adding one is configuration, not code. Repeat the table
 # for each. Users connect at /connections; the redirect URI to register with the

@@ -65,6 +65,52 @@ fn run_ok(cmd: Command, stdin: &str) -> String {
     out
 }
 
+/// A data directory and `bookbridge.toml` for CLI runs, with the user `alice` added.
+struct CliEnv {
+    dir: tempfile::TempDir,
+}
+
+impl CliEnv {
+    fn new(toml: &str) -> CliEnv {
+        let env = CliEnv {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        std::fs::write(env.config(), toml).unwrap();
+        run_ok(env.cmd(&["user", "add", "alice"]), "a long passphrase\n");
+        env
+    }
+
+    fn config(&self) -> std::path::PathBuf {
+        self.dir.path().join("bookbridge.toml")
+    }
+
+    /// `bookbridge ARGS` on this directory and configuration, logging at debug.
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = cli(&self.dir.path().join("data"), &self.config(), None, "debug");
+        cmd.args(args);
+        cmd
+    }
+
+    /// `bookbridge providers` lists `line`.
+    fn assert_provider(&self, line: &str) {
+        let providers = run_ok(self.cmd(&["providers"]), "");
+        assert!(providers.contains(line), "{providers}");
+    }
+
+    /// `library --json` of `alice`.
+    fn library(&self) -> Vec<serde_json::Value> {
+        let out = run_ok(self.cmd(&["library", "--user", "alice", "--json"]), "");
+        let library: serde_json::Value = serde_json::from_str(&out).unwrap();
+        library["items"].as_array().unwrap().clone()
+    }
+
+    /// `connections --user alice --json`.
+    fn connections(&self) -> serde_json::Value {
+        let out = run_ok(self.cmd(&["connections", "--user", "alice", "--json"]), "");
+        serde_json::from_str(&out).unwrap()
+    }
+}
+
 struct Server {
     child: Child,
     base: String,
@@ -257,29 +303,13 @@ async fn cli_connects_syncs_and_disconnects_hardcover() {
     let fake =
         bb_testkit::hardcover::start(bb_testkit::hardcover::FakeHardcoverConfig::new(clock, 7))
             .await;
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let config = dir.path().join("bookbridge.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[providers.hardcover]\nbase_url = \"{}\"\nburst = 100\nrequests_per_minute = 600\n",
-            fake.base_url
-        ),
-    )
-    .unwrap();
-    let c = |args: &[&str]| {
-        let mut cmd = cli(&data, &config, None, "debug");
-        cmd.args(args);
-        cmd
-    };
-    run_ok(c(&["user", "add", "alice"]), "a long passphrase\n");
+    let env = CliEnv::new(&format!(
+        "[providers.hardcover]\nbase_url = \"{}\"\nburst = 100\nrequests_per_minute = 600\n",
+        fake.base_url
+    ));
+    let c = |args: &[&str]| env.cmd(args);
 
-    let providers = run_ok(c(&["providers"]), "");
-    assert!(
-        providers.contains("hardcover\tHardcover\tapi_token\tconfigured"),
-        "{providers}"
-    );
+    env.assert_provider("hardcover\tHardcover\tapi_token\tconfigured");
 
     // The token read from stdin (not the command line), with a pasted Bearer prefix.
     let (ok, out, err) = run(
@@ -293,16 +323,10 @@ async fn cli_connects_syncs_and_disconnects_hardcover() {
     let (ok, out, err) = run(c(&["sync", "hardcover", "--user", "alice"]), "");
     assert!(ok, "{err}");
     assert!(!err.contains("hc-test-token"), "the token reached the log");
-    let list: serde_json::Value = serde_json::from_str(&run_ok(
-        c(&["connections", "--user", "alice", "--json"]),
-        "",
-    ))
-    .unwrap();
+    let list = env.connections();
     assert_eq!(list[0]["state"], "active");
     assert_eq!(list[0]["last_sync"]["status"], "succeeded", "{list} {out}");
-    let library: serde_json::Value =
-        serde_json::from_str(&run_ok(c(&["library", "--user", "alice", "--json"]), "")).unwrap();
-    assert_eq!(library["items"].as_array().unwrap().len(), 7);
+    assert_eq!(env.library().len(), 7);
 
     // Disconnect must say what happens to the data.
     let (ok, _, err) = run(c(&["disconnect", "hardcover", "--user", "alice"]), "");
@@ -318,15 +342,187 @@ async fn cli_connects_syncs_and_disconnects_hardcover() {
         "",
     );
     assert!(out.contains("cannot be told to revoke"), "{out}");
-    let library: serde_json::Value =
-        serde_json::from_str(&run_ok(c(&["library", "--user", "alice", "--json"]), "")).unwrap();
-    assert_eq!(library["items"].as_array().unwrap().len(), 0);
-    let list: serde_json::Value = serde_json::from_str(&run_ok(
-        c(&["connections", "--user", "alice", "--json"]),
-        "",
-    ))
-    .unwrap();
+    assert_eq!(env.library().len(), 0);
+    let list = env.connections();
     assert_eq!(list[0]["state"], "disconnected");
+}
+
+// Multi-threaded: the fake serves while the test blocks on the CLI child processes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_connects_syncs_and_disconnects_an_openlibrary_feed() {
+    let clock: Arc<dyn bb_core::clock::Clock> = Arc::new(bb_core::clock::SystemClock);
+    let fake = bb_testkit::openlibrary::start(bb_testkit::openlibrary::FakeOpenLibraryConfig::new(
+        clock, 9,
+    ))
+    .await;
+    let env = CliEnv::new(&format!(
+        "[providers.openlibrary]\nbase_url = \"{}\"\ncontact = \"ops@books.example\"\n",
+        fake.base_url
+    ));
+    let c = |args: &[&str]| env.cmd(args);
+    env.assert_provider("openlibrary\tOpen Library\tpublic_feed\tconfigured");
+
+    // A private log is refused with what to do, and nothing is linked.
+    let (ok, _, err) = run(
+        c(&[
+            "connect",
+            "openlibrary",
+            "--user",
+            "alice",
+            "--username",
+            "hermit",
+        ]),
+        "",
+    );
+    assert!(!ok && err.contains("public reading log"), "{err}");
+    let list = env.connections();
+    assert_eq!(list, serde_json::json!([]));
+
+    let out = run_ok(
+        c(&[
+            "connect",
+            "openlibrary",
+            "--user",
+            "alice",
+            "--username",
+            "reader",
+        ]),
+        "",
+    );
+    assert!(out.contains("active\treader"), "{out}");
+    let (ok, out, err) = run(c(&["sync", "openlibrary", "--user", "alice"]), "");
+    assert!(ok, "{err}");
+    let list = env.connections();
+    assert_eq!(list[0]["last_sync"]["status"], "succeeded", "{list} {out}");
+    assert_eq!(list[0]["last_sync"]["created"], 9, "{list}");
+    assert_eq!(env.library().len(), 9);
+    // The User-Agent names us and the contact from bookbridge.toml.
+    assert!(fake.requests().iter().all(|r| {
+        r.user_agent
+            .as_deref()
+            .is_some_and(|ua| ua.starts_with("bookbridge/") && ua.contains("ops@books.example"))
+    }));
+
+    let out = run_ok(
+        c(&[
+            "disconnect",
+            "openlibrary",
+            "--user",
+            "alice",
+            "--delete-data",
+        ]),
+        "",
+    );
+    assert!(out.contains("its data was removed"), "{out}");
+    assert_eq!(env.library().len(), 0);
+}
+
+/// A `serve` killed with SIGKILL while it syncs (against a slowed fake Open Library) leaves
+/// a job whose lease stops being renewed; a second `serve` takes it over once the lease has
+/// lapsed and finishes it: the right counts, every book once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_killed_mid_run_is_taken_over_and_finishes_without_duplicates() {
+    const BOOKS: usize = 1_200; // 300 a shelf: three pages each, twelve requests a run
+    let clock: Arc<dyn bb_core::clock::Clock> = Arc::new(bb_core::clock::SystemClock);
+    let fake = bb_testkit::openlibrary::start(bb_testkit::openlibrary::FakeOpenLibraryConfig::new(
+        clock, BOOKS,
+    ))
+    .await;
+    fake.set_delay(std::time::Duration::from_millis(250));
+    let env = CliEnv::new(&format!(
+        "[serve]\njob_lease_secs = 2\n\n[providers.openlibrary]\nbase_url = \"{}\"\n\
+         burst = 1000\nrequests_per_minute = 60000\n",
+        fake.base_url
+    ));
+    let c = |args: &[&str]| env.cmd(args);
+    // Linking queues the first sync; the first `serve` picks it up.
+    run_ok(
+        c(&[
+            "connect",
+            "openlibrary",
+            "--user",
+            "alice",
+            "--username",
+            "reader",
+        ]),
+        "",
+    );
+    let linked = fake.requests().len();
+    let mut a = Server::start(c(&[]), &env.dir.path().join("a.log")).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(2);
+    while fake.requests().len() < linked + 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sync never started"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // SIGKILL: no shutdown, no cleanup; the lease simply stops being renewed.
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+    let before_b = fake.requests().len();
+    assert!(
+        before_b - linked < 12,
+        "the first run finished before the kill"
+    );
+
+    let b = Server::start(c(&[]), &env.dir.path().join("b.log")).await;
+    let http = reqwest::Client::new();
+    let cookie = login(&http, &b.base).await;
+    let connections: serde_json::Value = http
+        .get(format!("{}/api/connections", b.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = connections[0]["id"].as_i64().unwrap();
+    let runs = loop {
+        let runs: serde_json::Value = http
+            .get(format!("{}/api/connections/{id}/syncs", b.base))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if runs[0]["outcome"] == "succeeded" {
+            break runs;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sync was not taken over: {runs}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    // One job, two attempts: the killed one and the takeover, which counted every book
+    // once as new (the killed run had written nothing).
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert_eq!(runs[0]["job_id"], runs[1]["job_id"], "{runs:?}");
+    assert_eq!(runs[0]["attempt"], 2, "{runs:?}");
+    assert_eq!(runs[0]["created"], BOOKS, "{runs:?}");
+    for field in ["updated", "unchanged", "removed", "failed"] {
+        assert_eq!(runs[0][field], 0, "{field}: {runs:?}");
+    }
+    assert_eq!(
+        fake.requests().len() - before_b,
+        12,
+        "the takeover read every page once"
+    );
+    drop(b);
+    let items = env.library();
+    assert_eq!(items.len(), BOOKS, "no book twice, none lost");
+    let mut works: Vec<String> = items
+        .iter()
+        .map(|i| i["sources"][0]["external_id"].as_str().unwrap().to_owned())
+        .collect();
+    works.sort();
+    works.dedup();
+    assert_eq!(works.len(), BOOKS);
 }
 
 /// `bookbridge connect` for an OAuth provider, as desktop clients do it (RFC 8252): it

@@ -9,7 +9,8 @@ pub mod service;
 pub use model::{ConnectionRecord, ConnectionSettings, ConnectionState, ConnectionView};
 pub use provider::{
     AuthKind, Begin, BeginConnect, Capability, CompleteInput, ExternalAccount, Linked, Provider,
-    ProviderError, ProviderInfo, RateLimit, Refreshed, SyncBatch, WriteBack,
+    ProviderError, ProviderInfo, RateLimit, Refreshed, SkippedField, SyncBatch, WriteBack,
+    WriteBackReport,
 };
 pub use service::{
     CallbackFailure, ConnectRequest, Connected, Connections, ConnectionsConfig, Disconnected,

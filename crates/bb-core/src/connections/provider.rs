@@ -152,6 +152,26 @@ pub struct WriteBack {
     pub rating: Option<Option<f64>>,
     /// Fraction 0–1.
     pub progress: Option<f64>,
+    /// The edition's length as the library knows it (pages, audio seconds), for providers
+    /// that take progress in those units and may not know the length themselves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pages: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_seconds: Option<u64>,
+}
+
+/// What a write-back did: the fields sent, and those left out with the reason (a progress
+/// fraction with no known length to turn it into pages, …), for the job's result.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteBackReport {
+    pub pushed: Vec<String>,
+    pub skipped: Vec<SkippedField>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedField {
+    pub field: String,
+    pub reason: String,
 }
 
 /// Why a provider call failed, sorted by what the connection should do next.
@@ -244,12 +264,13 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
         ))
     }
 
-    /// Pushes one change made in bookbridge (providers with `WriteBack`).
+    /// Pushes one change made in bookbridge (providers with `WriteBack`) and says what was
+    /// sent and what was left out.
     async fn write_back(
         &self,
         credentials: &SecretBytes,
         change: &WriteBack,
-    ) -> Result<(), ProviderError> {
+    ) -> Result<WriteBackReport, ProviderError> {
         let _ = (credentials, change);
         Err(ProviderError::Unsupported(
             "this provider has no write-back",

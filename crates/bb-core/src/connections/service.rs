@@ -12,7 +12,7 @@ use super::model::{
 };
 use super::provider::{
     Begin, BeginConnect, CompleteInput, ExternalAccount, Linked, Provider, ProviderError,
-    ProviderInfo, WriteBack,
+    ProviderInfo, WriteBack, WriteBackReport,
 };
 use crate::audit::{AuditEvent, NewAuditEntry};
 use crate::clock::Clock;
@@ -1459,11 +1459,18 @@ impl Connections {
                 .filter(|s| s["provider"].as_str() == Some(record.provider.as_str()))
                 .filter_map(|s| s["external_id"].as_str().map(str::to_owned));
             for key in keys {
+                let (pages, audio_seconds) = if progress.is_some() {
+                    edition_length(item, &record.provider, &key)
+                } else {
+                    (None, None)
+                };
                 let change = WriteBack {
                     source_key: key.clone(),
                     status: status.clone(),
                     rating,
                     progress,
+                    pages,
+                    audio_seconds,
                 };
                 let payload = json!({ "connection_id": record.id.0, "change": change });
                 let enqueued = self
@@ -1491,12 +1498,13 @@ impl Connections {
         Ok(jobs)
     }
 
-    /// Runs one queued write-back (the `connection.write_back` job).
+    /// Runs one queued write-back (the `connection.write_back` job): what was sent, and
+    /// what was left out and why.
     pub async fn run_write_back(
         &self,
         id: ConnectionId,
         change: &WriteBack,
-    ) -> Result<(), SyncFailure> {
+    ) -> Result<WriteBackReport, SyncFailure> {
         let record = self.reload(id).await?;
         if record.state != ConnectionState::Active || !record.settings().write_back {
             return Err(SyncFailure::Permanent {
@@ -1520,7 +1528,7 @@ impl Connections {
                     message: "the connection has no credentials".into(),
                 })?;
         match provider.write_back(&credentials, change).await {
-            Ok(()) => Ok(()),
+            Ok(report) => Ok(report),
             Err(e) => {
                 if matches!(e, ProviderError::NeedsReauth { .. }) {
                     self.record_provider_failure(&record, &e, AuditEvent::SyncFailed)
@@ -1580,6 +1588,30 @@ impl Connections {
             .last()
             .and_then(|r| r.outcome))
     }
+}
+
+/// The length of the edition behind one source of a resolved item, for turning a progress
+/// fraction into pages or seconds: that source's own edition first, else any edition of
+/// the item that has the figure (another source's copy of the book is the best estimate
+/// left). `(pages, audio seconds)`.
+fn edition_length(
+    item: &serde_json::Value,
+    provider: &str,
+    key: &str,
+) -> (Option<u32>, Option<u64>) {
+    let editions = item["editions"].as_array().map_or(&[][..], Vec::as_slice);
+    let own = editions.iter().filter(|e| {
+        e["provider"].as_str() == Some(provider) && e["external_id"].as_str() == Some(key)
+    });
+    let pick = |field: &str| {
+        own.clone()
+            .chain(editions.iter())
+            .find_map(|e| e[field].as_u64().filter(|n| *n > 0))
+    };
+    (
+        pick("pages").and_then(|p| u32::try_from(p).ok()),
+        pick("runtime_secs"),
+    )
 }
 
 fn sync_failure(e: &ProviderError) -> SyncFailure {

@@ -184,6 +184,20 @@ pub fn parse_asin(raw: &str) -> Option<String> {
         .then_some(s)
 }
 
+/// An OpenLibrary key in any spelling (`OL102749W`, `/works/OL102749W`, `ol7798182m`) if it
+/// has the expected kind letter (`W` works, `M` editions, `A` authors): the upper-case
+/// `OL…W` form, or `None`. Shared by the reading-log export importer and the live feed.
+pub fn parse_openlibrary_key(raw: &str, kind: char) -> Option<String> {
+    let key = raw
+        .trim()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    let digits = key.strip_prefix("OL")?.strip_suffix(kind)?;
+    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then_some(key)
+}
+
 /// Classifies a value from a column that may hold an ISBN, an ASIN or a site's own id
 /// (`StoryGraph`'s `ISBN/UID`): ISBN identifiers if the checksum holds, else an ASIN if it
 /// looks like one, else `fallback` with the cleaned value when one is given.

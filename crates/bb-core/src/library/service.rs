@@ -51,6 +51,18 @@ pub struct RowFailure {
     pub message: String,
 }
 
+impl RowFailure {
+    /// Failures numbered 1, 2, … in the order given: for provider listings, whose items
+    /// have no row number of their own (the message names the item).
+    pub fn numbered(messages: impl IntoIterator<Item = String>) -> Vec<RowFailure> {
+        messages
+            .into_iter()
+            .zip(1..)
+            .map(|(message, row)| RowFailure { row, message })
+            .collect()
+    }
+}
+
 /// What the caller knows about the file being imported.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportSource {

@@ -1,7 +1,7 @@
 //! Text shared by the importers and the provider mappings: HTML to safe plain text, people's names and their roles,
 //! lists, dates at their known precision, star ratings, series in titles, and bindings.
 
-use super::{Format, PartialDate, Rating, SeriesEntry};
+use super::{Format, PartialDate, Rating, ReadingStatus, SeriesEntry};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 
 /// Turns HTML-ish text (Goodreads reviews, LibraryThing reviews) into plain text: block
@@ -404,6 +404,29 @@ impl People {
         };
         self.add(&bare, role);
     }
+}
+
+/// A status from a status word or exclusive shelf in any export's or feed's spelling
+/// (the OpenLibrary reading-log shelves included):
+/// `to-read`, `Want to Read`, `currently-reading`, `Already Read`, `did-not-finish`, `dnf`,
+/// `abandoned`, `Stopped Reading`, `paused`, `on-hold`, `Read but unowned`…
+pub fn status_from_word(word: &str) -> Option<ReadingStatus> {
+    let w: String = word
+        .trim()
+        .to_lowercase()
+        .chars()
+        .map(|c| if c == ' ' || c == '_' { '-' } else { c })
+        .collect();
+    Some(match w.as_str() {
+        "to-read" | "want-to-read" | "tbr" | "want" => ReadingStatus::ToRead,
+        "currently-reading" | "reading" | "current" => ReadingStatus::Reading,
+        "read" | "already-read" | "finished" | "read-but-unowned" => ReadingStatus::Read,
+        "did-not-finish" | "dnf" | "abandoned" | "stopped-reading" | "gave-up" | "not-finished" => {
+            ReadingStatus::DidNotFinish
+        }
+        "paused" | "on-hold" => ReadingStatus::Paused,
+        _ => return None,
+    })
 }
 
 /// A date at the precision given: `2021/03/04`, `2021-03-04`, `2021-03`, `2021`, `-50`,

@@ -16,7 +16,7 @@ pub use budget::{RateBudget, TokenBucket, Wait};
 pub use client::{Account, FullSync, HardcoverClient, HardcoverConfig, ItemFailure};
 pub use mapping::map_user_book;
 pub use provider::HardcoverProvider;
-pub use write::{Change, PushReport, RatingChange, push_change};
+pub use write::{Change, Length, PushReport, RatingChange, push_change};
 
 use bb_core::secret::SecretString;
 use std::time::Duration;

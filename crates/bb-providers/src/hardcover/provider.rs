@@ -1,18 +1,18 @@
 //! Hardcover as a connections [`Provider`]: link with the user's personal token
 //! (validated with `me`), full sync of `user_books`, and write-back of status, rating and
-//! progress. Hardcover has no revocation endpoint: the user deletes the token on their
+//! progress (a fraction turned into pages or seconds with the edition's length). Hardcover has no revocation endpoint: the user deletes the token on their
 //! account page, which the UI says.
 
 use super::client::{HardcoverClient, HardcoverConfig};
-use super::write::{Change, RatingChange, push_change};
+use super::write::{Change, Length, RatingChange, push_change};
 use super::{HardcoverError, PROVIDER_ID, RateBudget, TOKEN_PAGE, normalize_token};
 use async_trait::async_trait;
 use bb_core::clock::Clock;
 use bb_core::connections::{
     AuthKind, Begin, BeginConnect, Capability, ExternalAccount, Linked, Provider, ProviderError,
-    ProviderInfo, RateLimit, SyncBatch, WriteBack,
+    ProviderInfo, RateLimit, SkippedField, SyncBatch, WriteBack, WriteBackReport,
 };
-use bb_core::library::record::{Rating, ReadingStatus};
+use bb_core::library::record::{Position, Rating, ReadingStatus};
 use bb_core::library::service::RowFailure;
 use bb_core::secret::{ExposeSecret, SecretBytes};
 use std::sync::Arc;
@@ -160,18 +160,11 @@ impl Provider for HardcoverProvider {
             })?;
         let client = self.client(&Self::token(credentials)?)?;
         let full = client.full_sync(user_id).await.map_err(|e| map_error(&e))?;
-        let failures = full
-            .failures
-            .into_iter()
-            .enumerate()
-            .map(|(i, f)| RowFailure {
-                row: u64::try_from(i + 1).unwrap_or(u64::MAX),
-                message: match f.user_book_id {
-                    Some(id) => format!("user_book {id}: {}", f.reason),
-                    None => f.reason,
-                },
-            })
-            .collect();
+        let failures =
+            RowFailure::numbered(full.failures.into_iter().map(|f| match f.user_book_id {
+                Some(id) => format!("user_book {id}: {}", f.reason),
+                None => f.reason,
+            }));
         Ok(SyncBatch {
             records: full.records,
             failures,
@@ -186,7 +179,7 @@ impl Provider for HardcoverProvider {
         &self,
         credentials: &SecretBytes,
         change: &WriteBack,
-    ) -> Result<(), ProviderError> {
+    ) -> Result<WriteBackReport, ProviderError> {
         let user_book_id: i64 = change
             .source_key
             .parse()
@@ -204,11 +197,37 @@ impl Provider for HardcoverProvider {
                 Some(r) => RatingChange::Set(r),
                 None => RatingChange::Clear,
             }),
-            progress: None,
+            // Hardcover takes pages or seconds; the fraction becomes one of those with the
+            // edition's length, Hardcover's own or else the library's (`write.rs`).
+            progress: change
+                .progress
+                .filter(|p| p.is_finite())
+                .map(|p| Position::Percent(p.clamp(0.0, 1.0) * 100.0)),
+            known_length: Length {
+                pages: change.pages,
+                audio_seconds: change.audio_seconds,
+            },
         };
-        push_change(&client, user_book_id, &hc)
+        let pushed = push_change(&client, user_book_id, &hc)
             .await
-            .map(|_| ())
-            .map_err(|e| map_error(&e))
+            .map_err(|e| map_error(&e))?;
+        let mut report = WriteBackReport::default();
+        for (field, sent) in [
+            ("status", hc.status.is_some()),
+            ("rating", hc.rating.is_some()),
+            ("progress", hc.progress.is_some()),
+        ] {
+            if !sent {
+                continue;
+            }
+            match pushed.skipped.iter().find(|(f, _)| *f == field) {
+                Some((_, reason)) => report.skipped.push(SkippedField {
+                    field: field.into(),
+                    reason: reason.clone(),
+                }),
+                None => report.pushed.push(field.into()),
+            }
+        }
+        Ok(report)
     }
 }

@@ -207,6 +207,17 @@ pub struct ReadLookup {
     pub edition_id: Option<i64>,
     #[serde(default)]
     pub user_book_reads: Vec<UserBookRead>,
+    /// The edition's length and format, to turn a progress fraction into pages or seconds.
+    #[serde(default)]
+    pub edition: Option<Edition>,
+    #[serde(default)]
+    pub book: Option<BookLength>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BookLength {
+    #[serde(default, deserialize_with = "numeric")]
+    pub pages: Option<f64>,
 }
 
 /// Hasura `numeric` is usually a JSON number, but may arrive as a string for precision.

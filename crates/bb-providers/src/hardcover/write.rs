@@ -16,7 +16,7 @@
 use super::HardcoverError;
 use super::client::HardcoverClient;
 use super::mapping::status_id;
-use super::wire::{MutationResult, ReadLookupData, UserBookRead};
+use super::wire::{MutationResult, ReadLookup, ReadLookupData, UserBookRead};
 use bb_core::library::record::{Position, Rating, ReadingStatus};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
@@ -26,8 +26,19 @@ use serde_json::{Map, Value, json};
 pub struct Change {
     pub status: Option<ReadingStatus>,
     pub rating: Option<RatingChange>,
-    /// Pages for print and ebook editions, seconds for audiobooks.
+    /// Pages for print and ebook editions, seconds for audiobooks, or a percentage (0–100)
+    /// that is turned into one of those with the edition's length.
     pub progress: Option<Position>,
+    /// The edition's length as bookbridge's library knows it, used when Hardcover's record
+    /// does not say.
+    pub known_length: Length,
+}
+
+/// An edition's length: pages, audio seconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Length {
+    pub pages: Option<u32>,
+    pub audio_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +55,8 @@ pub struct PushReport {
     pub requests: u32,
     /// Mutations applied, in order.
     pub mutations: Vec<&'static str>,
+    /// Fields of the change that were not sent, with the reason.
+    pub skipped: Vec<(&'static str, String)>,
 }
 
 const UPDATE_USER_BOOK: &str =
@@ -56,6 +69,8 @@ const LATEST_READ: &str = "query BookbridgeLatestRead($id: Int!) {
     id edition_id
     user_book_reads(order_by: {id: desc}, limit: 1) {
       id started_at finished_at progress_pages progress_seconds edition_id }
+    edition { pages audio_seconds reading_format_id }
+    book { pages }
   }
 }";
 
@@ -74,12 +89,6 @@ pub async fn push_change(
     user_book_id: i64,
     change: &Change,
 ) -> Result<PushReport, HardcoverError> {
-    if matches!(change.progress, Some(Position::Percent(_))) {
-        // Hardcover stores progress in pages or seconds and computes the percentage.
-        return Err(HardcoverError::Unsupported(
-            "Hardcover takes progress in pages or seconds, not a percentage",
-        ));
-    }
     let mut report = PushReport::default();
     // Dossier: marking as read means status 3 *and* closing the read-through.
     let finishing = change.status == Some(ReadingStatus::Read);
@@ -120,14 +129,7 @@ pub async fn push_change(
     if !touches_read {
         return Ok(report);
     }
-    push_read(
-        client,
-        &mut report,
-        user_book_id,
-        change.progress,
-        finishing,
-    )
-    .await?;
+    push_read(client, &mut report, user_book_id, change, finishing).await?;
     Ok(report)
 }
 
@@ -137,7 +139,7 @@ async fn push_read(
     client: &HardcoverClient,
     report: &mut PushReport,
     user_book_id: i64,
-    progress: Option<Position>,
+    change: &Change,
     finishing: bool,
 ) -> Result<(), HardcoverError> {
     let lookup: ReadLookupData = request(
@@ -162,6 +164,19 @@ async fn push_read(
         .date_naive()
         .format("%Y-%m-%d")
         .to_string();
+    let progress = match change.progress {
+        Some(Position::Percent(pct)) => match in_units(pct, &row, change.known_length) {
+            Ok(position) => Some(position),
+            Err(reason) => {
+                report.skipped.push(("progress", reason.to_owned()));
+                None
+            }
+        },
+        other => other,
+    };
+    if progress.is_none() && !finishing {
+        return Ok(());
+    }
     let latest = row.user_book_reads.into_iter().next();
 
     match latest {
@@ -207,6 +222,42 @@ async fn push_read(
         }
     }
     Ok(())
+}
+
+/// A percentage (0–100) in the unit Hardcover takes for this book's edition (dossier §4:
+/// "`progress_seconds` only makes sense with an audiobook edition; `progress_pages` needs
+/// an edition/book page count"). Hardcover's own figures come first, since it computes its
+/// percentage from them; the library's fill the gaps. `Err` says why it cannot be done.
+fn in_units(pct: f64, row: &ReadLookup, known: Length) -> Result<Position, &'static str> {
+    if !pct.is_finite() {
+        return Err("the progress is not a number");
+    }
+    let fraction = (pct / 100.0).clamp(0.0, 1.0);
+    let edition = row.edition.as_ref();
+    let audio = edition.is_some_and(|e| {
+        e.reading_format_id == Some(2)
+            || (e.reading_format_id.is_none() && e.audio_seconds.is_some() && e.pages.is_none())
+    });
+    if audio {
+        #[allow(clippy::cast_precision_loss)] // audio lengths fit an f64 exactly
+        let total = edition
+            .and_then(|e| e.audio_seconds)
+            .or(known.audio_seconds.map(|s| s as f64))
+            .filter(|t| *t > 0.0)
+            .ok_or("neither Hardcover nor the library knows the audiobook's length in seconds")?;
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // 0 <= value <= total
+        let seconds = (fraction * total).round() as u64;
+        return Ok(Position::Seconds(seconds));
+    }
+    let total = edition
+        .and_then(|e| e.pages)
+        .or_else(|| row.book.as_ref().and_then(|b| b.pages))
+        .or(known.pages.map(f64::from))
+        .filter(|t| *t > 0.0)
+        .ok_or("neither Hardcover nor the library knows the edition's page count")?;
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // 0 <= value <= total
+    let pages = (fraction * total).round() as u32;
+    Ok(Position::Pages(pages))
 }
 
 /// Hardcover ratings are half steps; bookbridge keeps hundredths (3.75 from another

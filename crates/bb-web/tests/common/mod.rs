@@ -270,3 +270,41 @@ pub fn session_cookie(reply: &Reply) -> String {
         .unwrap();
     set.split(';').next().unwrap().to_owned()
 }
+
+/// The app with Open Library pointed at a new fake Open Library (public user `reader` with
+/// `books` works, private user `hermit`), its requests paid for from the budget kept in the
+/// app's database, as `serve` wires it.
+pub async fn openlibrary_app(books: usize) -> (TestApp, bb_testkit::openlibrary::FakeOpenLibrary) {
+    use bb_providers::openlibrary::{OpenLibraryConfig, OpenLibraryProvider, provider::RATE_LIMIT};
+    let mut app = app().await;
+    let clock: Arc<dyn Clock> = app.clock.clone();
+    let fake = bb_testkit::openlibrary::start(bb_testkit::openlibrary::FakeOpenLibraryConfig::new(
+        clock.clone(),
+        books,
+    ))
+    .await;
+    let store: Arc<dyn bb_core::ports::ConnectionStore> = app.state.store.clone();
+    let budget = Arc::new(bb_providers::budget::SharedBudget::new(
+        store,
+        clock.clone(),
+        std::iter::once((
+            bb_providers::openlibrary::PROVIDER_ID.to_owned(),
+            RATE_LIMIT,
+        ))
+        .collect(),
+    ));
+    let provider: Arc<dyn bb_core::connections::Provider> = Arc::new(OpenLibraryProvider::new(
+        OpenLibraryConfig {
+            base_url: fake.base_url.clone(),
+            contact: "ops@books.example".into(),
+            max_budget_wait: std::time::Duration::ZERO,
+            ..OpenLibraryConfig::default()
+        },
+        bb_providers::http::build_client(bb_providers::http::HttpSettings::default()).unwrap(),
+        budget,
+        clock.clone(),
+        RATE_LIMIT,
+    ));
+    app.state.connections = connections_with(&app, &clock, vec![provider]);
+    (app, fake)
+}
