@@ -2,6 +2,14 @@
 //! a pasted maplanding address (device registration), sync the library in full or by
 //! `State-Token` with positions, finished dates and (on full runs) the wishlist, refresh the
 //! access token, and deregister this one device on disconnect.
+//!
+//! Every API request is first taken from the request budget given with
+//! [`AudibleProvider::with_budget`] (in a deployment the database-backed shared budget, so
+//! that all instances together keep to [`RATE_LIMIT`]). The library decides a run: if it
+//! cannot be read, the run fails (transient, or `needs_reauth` on 401/403). The side parts
+//! (positions, finished dates, wishlist) are retried in the run; one that still fails is
+//! named among the run's failures, the titles land anyway, and the cursor stays where the
+//! run started so that the next run reads them again.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -154,7 +162,7 @@ fn side_part_failed(
     }
     tracing::warn!(provider = "audible", part, error = %e, "sync part not read; the next run reads it again");
     missing.push(format!(
-        "Audible's {part} could not be read this time ({e}); the next sync reads them again"
+        "Audible's {part} could not be read this time ({e}); the next sync tries again"
     ));
     Ok(())
 }
