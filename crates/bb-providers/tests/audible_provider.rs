@@ -4,13 +4,18 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bb_core::clock::{Clock, ManualClock};
-use bb_core::connections::{Begin, BeginConnect, CompleteInput, Provider, ProviderError};
+use bb_core::connections::{
+    Begin, BeginConnect, CompleteInput, ExternalAccount, Provider, ProviderError, RateLimit,
+};
 use bb_core::library::record::{Position, ReadingStatus};
-use bb_providers::audible::{AudibleConfig, AudibleProvider};
+use bb_core::secret::SecretBytes;
+use bb_providers::audible::{AudibleConfig, AudibleProvider, RetryPolicy};
+use bb_providers::budget::SharedBudget;
 use bb_providers::http::{HttpSettings, build_client};
 use bb_testkit::audible::{self as fake, Failure, FakeAudibleConfig};
 use chrono::TimeZone;
@@ -26,21 +31,9 @@ fn begin_request(marketplace: &str) -> BeginConnect {
 #[allow(clippy::too_many_lines)] // one connection's life, in order
 #[tokio::test]
 async fn link_sync_refresh_and_revoke_through_the_provider_port() {
-    let clock = Arc::new(ManualClock::new(
-        chrono::Utc
-            .with_ymd_and_hms(2026, 11, 21, 10, 0, 0)
-            .unwrap(),
-    ));
+    let clock = manual_clock();
     let fake = fake::start(FakeAudibleConfig::new(clock.clone(), 40)).await;
-    let dyn_clock: Arc<dyn Clock> = clock.clone();
-    let provider = AudibleProvider::new(
-        AudibleConfig {
-            auth_base_url: Some(fake.base_url.clone()),
-            api_base_url: Some(fake.base_url.clone()),
-        },
-        build_client(HttpSettings::default()).unwrap(),
-        dyn_clock,
-    );
+    let provider = provider_on(&fake, &clock);
     let info = provider.info();
     assert_eq!(info.id, "audible");
     assert!(info.can_revoke);
@@ -188,4 +181,291 @@ async fn link_sync_refresh_and_revoke_through_the_provider_port() {
     assert!(matches!(e, ProviderError::NeedsReauth { .. }), "{e}");
     let e = provider.refresh(&refreshed.credentials).await.unwrap_err();
     assert!(matches!(e, ProviderError::NeedsReauth { .. }), "{e}");
+}
+
+/// A provider on `fake` whose in-run retries do not wait, so that tests run at once.
+fn provider_on(fake: &fake::FakeAudible, clock: &Arc<ManualClock>) -> AudibleProvider {
+    let dyn_clock: Arc<dyn Clock> = clock.clone();
+    AudibleProvider::new(
+        AudibleConfig {
+            auth_base_url: Some(fake.base_url.clone()),
+            api_base_url: Some(fake.base_url.clone()),
+        },
+        build_client(HttpSettings::default()).unwrap(),
+        dyn_clock,
+    )
+    .with_retry(RetryPolicy {
+        attempts: 3,
+        first_backoff: Duration::ZERO,
+        max_wait: Duration::ZERO,
+    })
+}
+
+fn manual_clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(
+        chrono::Utc
+            .with_ymd_and_hms(2026, 11, 21, 10, 0, 0)
+            .unwrap(),
+    ))
+}
+
+/// Links `provider` to the fake's account through the paste flow.
+async fn link(
+    provider: &AudibleProvider,
+    fake: &fake::FakeAudible,
+) -> (ExternalAccount, SecretBytes) {
+    let Begin::Redirect {
+        authorize_url,
+        pending,
+        ..
+    } = provider.begin(begin_request("us")).await.unwrap()
+    else {
+        panic!("Audible links through a redirect");
+    };
+    let landing = fake.sign_in(&authorize_url).unwrap();
+    let linked = provider
+        .complete(&pending, CompleteInput::PastedUrl(&landing), "")
+        .await
+        .unwrap();
+    (linked.account, linked.credentials.unwrap())
+}
+
+/// API requests the fake received on `path`.
+fn sent(fake: &fake::FakeAudible, path: &str) -> usize {
+    fake.request_counts().get(path).copied().unwrap_or(0)
+}
+
+#[tokio::test]
+async fn passing_failures_of_side_parts_are_retried_within_the_run() {
+    let clock = manual_clock();
+    let fake = fake::start(FakeAudibleConfig::new(clock.clone(), 40)).await;
+    let provider = provider_on(&fake, &clock);
+    let (account, creds) = link(&provider, &fake).await;
+
+    // Each side endpoint fails twice (throttled, outage, cut-short answer), then answers.
+    fake.fail_next_on("/1.0/annotations/lastpositions", Failure::RateLimited(0));
+    fake.fail_next_on("/1.0/annotations/lastpositions", Failure::Json500);
+    fake.fail_next_on("/1.0/stats/status/finished", Failure::Html503);
+    fake.fail_next_on("/1.0/stats/status/finished", Failure::Garbage);
+    fake.fail_next_on("/1.0/wishlist", Failure::Json500);
+    fake.fail_next_on("/1.0/wishlist", Failure::Html503);
+    let full = provider.sync(&account, Some(&creds), None).await.unwrap();
+    assert!(full.failures.is_empty(), "{:?}", full.failures);
+    assert!(full.complete);
+    assert!(full.cursor.is_some());
+    assert_eq!(full.records.len(), 40 + 7);
+    for path in [
+        "/1.0/annotations/lastpositions",
+        "/1.0/stats/status/finished",
+        "/1.0/wishlist",
+    ] {
+        assert_eq!(sent(&fake, path), 3, "{path}: two failures and the answer");
+    }
+    let by_asin = |n: usize| {
+        full.records
+            .iter()
+            .find(|r| r.external_id.as_deref() == Some(fake::asin(n).as_str()))
+            .unwrap()
+    };
+    assert!(by_asin(12).status_at.is_some(), "finished date applied");
+    assert_eq!(
+        by_asin(1).progress.as_ref().unwrap().position,
+        Some(Position::Seconds(120)),
+        "position applied"
+    );
+}
+
+#[tokio::test]
+async fn a_side_part_that_keeps_failing_leaves_the_titles_and_is_read_next_run() {
+    let clock = manual_clock();
+    let fake = fake::start(FakeAudibleConfig::new(clock.clone(), 40)).await;
+    let provider = provider_on(&fake, &clock);
+    let (account, creds) = link(&provider, &fake).await;
+
+    // The wishlist fails on every attempt: the library lands, the run names what is
+    // missing, claims no complete listing (the wishlist titles must not be withdrawn)
+    // and keeps no cursor, so the next run is a full one again.
+    for _ in 0..3 {
+        fake.fail_next_on("/1.0/wishlist", Failure::Html503);
+    }
+    let run = provider.sync(&account, Some(&creds), None).await.unwrap();
+    assert_eq!(run.records.len(), 40);
+    assert!(!run.complete);
+    assert_eq!(run.cursor, None);
+    assert_eq!(run.failures.len(), 1, "{:?}", run.failures);
+    assert!(
+        run.failures[0].message.contains("wishlist")
+            && run.failures[0].message.contains("next sync"),
+        "{:?}",
+        run.failures
+    );
+    let again = provider.sync(&account, Some(&creds), None).await.unwrap();
+    assert!(again.failures.is_empty() && again.complete);
+    assert_eq!(again.records.len(), 40 + 7);
+    let cursor = again.cursor.unwrap();
+
+    // Incremental: a title listened to further, and the positions fail throughout. It
+    // lands with the library's percentage; the cursor stays, so the next run reads it
+    // again, with its position.
+    fake.touch(1, 50.0);
+    for _ in 0..3 {
+        fake.fail_next_on("/1.0/annotations/lastpositions", Failure::Json500);
+    }
+    let delta = provider
+        .sync(&account, Some(&creds), Some(&cursor))
+        .await
+        .unwrap();
+    assert_eq!(delta.records.len(), 1);
+    assert!(
+        !matches!(
+            delta.records[0].progress.as_ref().unwrap().position,
+            Some(Position::Seconds(_))
+        ),
+        "only the library's percentage, no resume position"
+    );
+    assert!(delta.failures[0].message.contains("listening positions"));
+    assert_eq!(
+        delta.cursor.as_deref(),
+        Some(cursor.as_str()),
+        "not advanced"
+    );
+    let redo = provider
+        .sync(&account, Some(&creds), Some(&cursor))
+        .await
+        .unwrap();
+    assert!(redo.failures.is_empty());
+    assert_eq!(
+        redo.records[0].progress.as_ref().unwrap().position,
+        Some(Position::Seconds(120))
+    );
+    assert_ne!(redo.cursor.as_deref(), Some(cursor.as_str()), "advanced");
+
+    // Finished dates failing: the finished title stays finished (the library says so,
+    // with the date of its `listening_status` when it has one), and the run says what
+    // it could not read.
+    for _ in 0..3 {
+        fake.fail_next_on("/1.0/stats/status/finished", Failure::Json500);
+    }
+    let run = provider.sync(&account, Some(&creds), None).await.unwrap();
+    let finished = run
+        .records
+        .iter()
+        .find(|r| r.external_id.as_deref() == Some(fake::asin(12).as_str()))
+        .unwrap();
+    assert_eq!(finished.status, Some(ReadingStatus::Read));
+    assert!(run.failures[0].message.contains("finished dates"));
+    assert_eq!(run.cursor, None);
+}
+
+#[tokio::test]
+async fn a_refused_device_on_a_side_part_still_needs_reauth() {
+    let clock = manual_clock();
+    let fake = fake::start(FakeAudibleConfig::new(clock.clone(), 40)).await;
+    let provider = provider_on(&fake, &clock);
+    let (account, creds) = link(&provider, &fake).await;
+    for (path, failure) in [
+        ("/1.0/wishlist", Failure::Unauthorized401),
+        ("/1.0/stats/status/finished", Failure::Forbidden403),
+        ("/1.0/annotations/lastpositions", Failure::Unauthorized401),
+    ] {
+        fake.fail_next_on(path, failure);
+        let e = provider
+            .sync(&account, Some(&creds), None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, ProviderError::NeedsReauth { .. }),
+            "{path}: {e}"
+        );
+        assert_eq!(sent(&fake, path), 1, "{path}: not retried");
+        fake.reset_requests();
+    }
+}
+
+#[tokio::test]
+async fn an_incremental_run_with_nothing_changed_is_one_request() {
+    let clock = manual_clock();
+    let fake = fake::start(FakeAudibleConfig::new(clock.clone(), 40)).await;
+    let provider = provider_on(&fake, &clock);
+    let (account, creds) = link(&provider, &fake).await;
+    let full = provider.sync(&account, Some(&creds), None).await.unwrap();
+    let cursor = full.cursor.unwrap();
+    fake.reset_requests();
+    let delta = provider
+        .sync(&account, Some(&creds), Some(&cursor))
+        .await
+        .unwrap();
+    assert!(delta.records.is_empty() && delta.failures.is_empty());
+    assert_eq!(
+        fake.request_counts(),
+        std::collections::BTreeMap::from([("/1.0/library".to_owned(), 1)]),
+        "no positions, finished dates or wishlist to read for no change"
+    );
+}
+
+/// Two instances (two providers, each with its own `SharedBudget` over one database)
+/// spend one bucket: what one used, the other cannot, and nothing is sent without budget.
+#[tokio::test]
+async fn requests_of_several_instances_are_spent_from_one_shared_budget() {
+    let clock = manual_clock();
+    let dyn_clock: Arc<dyn Clock> = clock.clone();
+    let fake = fake::start(FakeAudibleConfig::new(clock.clone(), 40)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = bb_store::testing::fresh_sqlite(dir.path()).await.unwrap();
+    let limit = RateLimit {
+        capacity: 3,
+        per_minute: 1,
+    };
+    let instance = || {
+        let store: Arc<dyn bb_core::ports::ConnectionStore> = db.store.clone();
+        let budget = Arc::new(SharedBudget::new(
+            store,
+            dyn_clock.clone(),
+            HashMap::from([("audible".to_owned(), limit)]),
+        ));
+        // No waiting: a manual clock does not move while a test sleeps.
+        provider_on(&fake, &clock).with_budget(budget, Duration::ZERO)
+    };
+    let (first, second) = (instance(), instance());
+    let (account, creds) = link(&first, &fake).await;
+    let api = |fake: &fake::FakeAudible| {
+        fake.requests()
+            .iter()
+            .filter(|r| r.target.starts_with("/1.0/"))
+            .map(|r| r.target.split('?').next().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+
+    // A full run needs 4 requests (library, positions, finished dates, wishlist); the
+    // bucket holds 3, so the wishlist is not sent and the run says so.
+    let run = first.sync(&account, Some(&creds), None).await.unwrap();
+    assert_eq!(
+        api(&fake),
+        [
+            "/1.0/library",
+            "/1.0/annotations/lastpositions",
+            "/1.0/stats/status/finished"
+        ]
+    );
+    assert!(
+        run.failures[0].message.contains("budget"),
+        "{:?}",
+        run.failures
+    );
+    assert!(!run.complete);
+
+    // The other instance finds the bucket empty: its run fails before sending anything,
+    // transient, with the budget's wait as its retry hint.
+    let e = second.sync(&account, Some(&creds), None).await.unwrap_err();
+    assert_eq!(e.code(), "audible.budget_exhausted");
+    assert!(matches!(e, ProviderError::Transient { .. }));
+    assert!(e.retry_after().is_some_and(|d| d <= Duration::from_mins(1)));
+    assert_eq!(api(&fake).len(), 3, "nothing sent without budget");
+
+    // A minute refills one request: the library goes, the side parts wait for the next run.
+    clock.advance(chrono::Duration::minutes(1));
+    let run = second.sync(&account, Some(&creds), None).await.unwrap();
+    assert_eq!(run.records.len(), 40);
+    assert_eq!(api(&fake).len(), 4);
+    assert_eq!(api(&fake)[3], "/1.0/library");
 }

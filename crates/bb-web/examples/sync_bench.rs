@@ -13,12 +13,10 @@
     clippy::too_many_lines
 )] // a measuring tool, read top to bottom
 
+mod support;
+
 use bb_core::clock::{Clock, SystemClock};
-use bb_core::connections::{
-    ConnectRequest, Connections, ConnectionsConfig, Provider, RateLimit, SYNC_JOB_KIND,
-};
-use bb_core::library::resolve::ResolveRules;
-use bb_core::library::service::Library;
+use bb_core::connections::{ConnectRequest, ConnectionsConfig, Provider, RateLimit, SYNC_JOB_KIND};
 use bb_core::ports::{ConnectionStore, JobStore, Store};
 use bb_jobs::{ConnectionSyncHandler, JobRunner, RunnerConfig};
 use bb_providers::budget::SharedBudget;
@@ -28,40 +26,13 @@ use secrecy::SecretString;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::{arg, current_rss_mb, peak_rss_mb};
 
 /// Outbound budget for the run: a burst of 50, then 3,000 a minute (50 a second).
 const LIMIT: RateLimit = RateLimit {
     capacity: 50,
     per_minute: 3_000,
 };
-
-fn arg(n: usize, default: usize) -> usize {
-    std::env::args()
-        .nth(n)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(default)
-}
-
-/// A `/proc/self/status` figure in MB (`VmHWM` peak, `VmRSS` now).
-fn status_mb(field: &str) -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1).map(str::to_owned))
-        })
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-fn peak_rss_mb() -> f64 {
-    status_mb("VmHWM:")
-}
-
-fn current_rss_mb() -> f64 {
-    status_mb("VmRSS:")
-}
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
@@ -110,22 +81,15 @@ async fn main() {
             .unwrap(),
     );
     let jobs: Arc<dyn JobStore> = store.clone();
-    let connections = Connections::new(
-        store.clone(),
-        jobs.clone(),
+    let connections = support::connections(
+        &store,
         vault,
-        Arc::new(Library::new(
-            store.clone(),
-            clock.clone(),
-            ResolveRules::default(),
-        )),
         vec![provider],
-        clock.clone(),
+        &clock,
         ConnectionsConfig {
             connect_per_hour: 1_000_000,
             ..ConnectionsConfig::default()
         },
-        "bench",
     );
 
     // Link every account (each validates its token with `me`, and queues its first sync).

@@ -40,7 +40,6 @@ async fn audible_app(titles: usize) -> (TestApp, fake::FakeAudible, String) {
 #[tokio::test]
 async fn audible_paste_flow_sync_and_disconnect_over_http() {
     let (app, fake, cookie) = audible_app(30).await;
-    let clock: Arc<dyn Clock> = app.clock.clone();
 
     let r = app
         .call(
@@ -78,10 +77,7 @@ async fn audible_paste_flow_sync_and_disconnect_over_http() {
         "{}",
         r.body
     );
-    let view = app
-        .call("GET", &format!("/api/connections/{id}"), &cookie, None)
-        .await
-        .body;
+    let view = connection_view(&app, &cookie, id).await;
     assert_eq!(view["state"], "pending", "{view}");
 
     let landing = fake.sign_in(&url).unwrap();
@@ -132,15 +128,7 @@ async fn audible_paste_flow_sync_and_disconnect_over_http() {
     assert_eq!(fake.active_devices(), 1, "no second device registered");
 
     // Linking queued the first sync.
-    let jobs: Arc<dyn bb_core::ports::JobStore> = app.state.store.clone();
-    JobRunner::new(jobs, clock.clone(), RunnerConfig::new("test"))
-        .with_handler(
-            SYNC_JOB_KIND,
-            Arc::new(ConnectionSyncHandler::new(app.state.connections.clone())),
-        )
-        .drain()
-        .await
-        .unwrap();
+    drain_syncs(&app).await;
     let lib = app
         .call(
             "GET",
@@ -159,25 +147,10 @@ async fn audible_paste_flow_sync_and_disconnect_over_http() {
         .filter(|r| r.target.starts_with("/auth/token"))
         .count();
     fake.fail_next(fake::Failure::Unauthorized401);
-    let r = app
-        .call(
-            "POST",
-            &format!("/api/connections/{id}/sync"),
-            &cookie,
-            None,
-        )
-        .await;
+    let r = sync_now(&app, &cookie, id).await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
     let job = r.body["job_id"].as_i64().unwrap();
-    let jobs: Arc<dyn bb_core::ports::JobStore> = app.state.store.clone();
-    JobRunner::new(jobs, clock.clone(), RunnerConfig::new("test"))
-        .with_handler(
-            SYNC_JOB_KIND,
-            Arc::new(ConnectionSyncHandler::new(app.state.connections.clone())),
-        )
-        .drain()
-        .await
-        .unwrap();
+    drain_syncs(&app).await;
     let r = app
         .call("GET", &format!("/api/jobs/{job}"), &cookie, None)
         .await;
@@ -188,10 +161,7 @@ async fn audible_paste_flow_sync_and_disconnect_over_http() {
         .filter(|r| r.target.starts_with("/auth/token"))
         .count();
     assert_eq!(after, refreshes + 1, "exactly one refresh");
-    let view = app
-        .call("GET", &format!("/api/connections/{id}"), &cookie, None)
-        .await
-        .body;
+    let view = connection_view(&app, &cookie, id).await;
     assert_eq!(view["state"], "active", "{view}");
 
     // Disconnect deregisters exactly this device, then removes its data.
@@ -298,4 +268,130 @@ async fn a_revocation_amazon_cannot_take_now_is_retried_then_the_credentials_go(
         "{}",
         r.body
     );
+}
+
+/// A POST as a script sends it: a personal access token, no browser session.
+async fn post_with_token(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    body: &serde_json::Value,
+) -> common::Reply {
+    app.send(
+        axum::http::Request::post(path)
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(body.to_string()))
+            .unwrap(),
+    )
+    .await
+}
+
+async fn connection_view(app: &TestApp, cookie: &str, id: i64) -> serde_json::Value {
+    app.call("GET", &format!("/api/connections/{id}"), cookie, None)
+        .await
+        .body
+}
+
+async fn sync_now(app: &TestApp, cookie: &str, id: i64) -> common::Reply {
+    app.call("POST", &format!("/api/connections/{id}/sync"), cookie, None)
+        .await
+}
+
+async fn library_total(app: &TestApp, cookie: &str) -> u64 {
+    app.call("GET", "/api/library?per_page=100", cookie, None)
+        .await
+        .body["total"]
+        .as_u64()
+        .unwrap()
+}
+
+async fn drain_syncs(app: &TestApp) {
+    let clock: Arc<dyn Clock> = app.clock.clone();
+    let jobs: Arc<dyn bb_core::ports::JobStore> = app.state.store.clone();
+    JobRunner::new(jobs, clock, RunnerConfig::new("test"))
+        .with_handler(
+            SYNC_JOB_KIND,
+            Arc::new(ConnectionSyncHandler::new(app.state.connections.clone())),
+        )
+        .drain()
+        .await
+        .unwrap();
+}
+
+/// A script links Audible with a personal access token; a wishlist that stays unreadable
+/// through a run leaves the titles in the library and the run says what is missing (read
+/// on the next run); a device removed on Amazon ends in `needs_reauth`.
+#[tokio::test]
+async fn a_script_links_a_missing_part_is_a_warning_and_a_removed_device_needs_reconnecting() {
+    let (app, fake, cookie) = audible_app(30).await;
+    let r = app
+        .call(
+            "POST",
+            "/api/tokens",
+            &cookie,
+            Some(&json!({"name": "script"})),
+        )
+        .await;
+    let token = r.body["token"].as_str().unwrap().to_owned();
+
+    let r = post_with_token(
+        &app,
+        "/api/connections",
+        &token,
+        &json!({"provider": "audible", "marketplace": "us"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.body["id"].as_i64().unwrap();
+    let landing = fake
+        .sign_in(r.body["authorize_url"].as_str().unwrap())
+        .unwrap();
+    let r = post_with_token(
+        &app,
+        &format!("/api/connections/{id}/complete"),
+        &token,
+        &json!({"redirect_url": landing}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["state"], "active");
+
+    // The first sync: the wishlist is throttled on every try of the run.
+    for _ in 0..3 {
+        fake.fail_next_on("/1.0/wishlist", fake::Failure::RateLimited(0));
+    }
+    drain_syncs(&app).await;
+    let runs = app
+        .call(
+            "GET",
+            &format!("/api/connections/{id}/syncs"),
+            &cookie,
+            None,
+        )
+        .await
+        .body;
+    assert_eq!(runs[0]["outcome"], "succeeded", "{runs}");
+    assert_eq!(runs[0]["failed"], 1, "{runs}");
+    let imports = app.call("GET", "/api/imports", &cookie, None).await.body;
+    assert!(
+        imports.to_string().contains("wishlist could not be read"),
+        "{imports}"
+    );
+    assert_eq!(library_total(&app, &cookie).await, 30, "the titles landed");
+    let view = connection_view(&app, &cookie, id).await;
+    assert_eq!(view["state"], "active", "{view}");
+
+    // The next run reads the wishlist.
+    let r = sync_now(&app, &cookie, id).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    drain_syncs(&app).await;
+    assert_eq!(library_total(&app, &cookie).await, 30 + 7);
+
+    // The user removes bookbridge from their devices on Amazon: reconnect needed.
+    fake.remove_all_devices_on_amazon();
+    sync_now(&app, &cookie, id).await;
+    drain_syncs(&app).await;
+    let view = connection_view(&app, &cookie, id).await;
+    assert_eq!(view["state"], "needs_reauth", "{view}");
 }

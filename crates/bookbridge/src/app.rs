@@ -138,6 +138,10 @@ impl App {
             bb_providers::openlibrary::PROVIDER_ID.to_owned(),
             openlibrary_limit,
         );
+        limits.insert(
+            bb_providers::audible::PROVIDER_ID.to_owned(),
+            bb_providers::audible::provider::RATE_LIMIT,
+        );
         let store: Arc<dyn ConnectionStore> = self.store.clone();
         let budget = Arc::new(SharedBudget::new(store, self.clock.clone(), limits));
         let mut providers: Vec<Arc<dyn Provider>> = vec![Arc::new(HardcoverProvider::new(
@@ -162,18 +166,21 @@ impl App {
                 ..OpenLibraryConfig::default()
             },
             http.clone(),
-            budget,
+            budget.clone(),
             self.clock.clone(),
             openlibrary_limit,
         )));
-        providers.push(Arc::new(AudibleProvider::new(
-            AudibleConfig {
-                auth_base_url: cfg.providers.audible.auth_base_url.clone(),
-                api_base_url: cfg.providers.audible.api_base_url.clone(),
-            },
-            http.clone(),
-            self.clock.clone(),
-        )));
+        providers.push(Arc::new(
+            AudibleProvider::new(
+                AudibleConfig {
+                    auth_base_url: cfg.providers.audible.auth_base_url.clone(),
+                    api_base_url: cfg.providers.audible.api_base_url.clone(),
+                },
+                http.clone(),
+                self.clock.clone(),
+            )
+            .with_budget(budget, bb_providers::audible::provider::MAX_BUDGET_WAIT),
+        ));
         let oauth_client = OAuthClient::new(http, self.clock.clone());
         for p in &cfg.oauth_provider {
             let provider = OAuthProvider::from_config(p.clone())

@@ -21,7 +21,8 @@ use super::mapping::{map_library_item, map_wishlist_product};
 use super::signing::{self, DeviceKey};
 use super::token::refresh_access_token;
 use super::wire::{self, On4xx, parse_utc};
-use super::{AudibleConfig, AudibleError};
+use super::{AudibleConfig, AudibleError, PROVIDER_ID};
+use crate::hardcover::RateBudget;
 use crate::http;
 
 /// Library page size: the API's maximum (§7), so a library of 5,000 titles is 5 requests.
@@ -44,6 +45,63 @@ pub const REFRESH_MARGIN_MINUTES: i64 = 5;
 pub const MAX_API_BODY_BYTES: usize = 64 * 1024 * 1024;
 /// A guard against a server that never ends a listing.
 const MAX_PAGES: u32 = 2_000;
+
+/// In-run retries of the requests a sync can finish without (positions, finished dates,
+/// wishlist) when Audible throttles or fails for a moment. The library pages are not
+/// retried here: without them there is nothing to sync, and the job is retried as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub attempts: u32,
+    /// The wait before the second attempt when Audible sends no `Retry-After`; doubled for
+    /// each later attempt.
+    pub first_backoff: std::time::Duration,
+    /// The longest wait for one retry. A longer `Retry-After` ends the retries: the part is
+    /// read again on the next run instead of holding this one.
+    pub max_wait: std::time::Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 3,
+            first_backoff: std::time::Duration::from_secs(2),
+            max_wait: std::time::Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// How long to wait before attempt `failed + 1` after `failed` failed attempts, or
+    /// `None` to give up (attempts used, or Audible asked for a longer pause than
+    /// `max_wait`).
+    pub fn wait_before_retry(
+        &self,
+        failed: u32,
+        retry_after: Option<std::time::Duration>,
+    ) -> Option<std::time::Duration> {
+        if failed >= self.attempts {
+            return None;
+        }
+        let wait = retry_after.unwrap_or_else(|| {
+            self.first_backoff
+                .saturating_mul(2u32.saturating_pow(failed.saturating_sub(1)))
+        });
+        (wait <= self.max_wait).then_some(wait)
+    }
+}
+
+/// Whether a failed request is worth another try in the same run: throttling, outages
+/// and answers cut short. Never an auth failure (that is the user's to fix) nor our own
+/// budget (already waited for).
+fn retryable(e: &AudibleError) -> bool {
+    matches!(
+        e,
+        AudibleError::RateLimited { .. }
+            | AudibleError::Outage { .. }
+            | AudibleError::Garbage { .. }
+    )
+}
 
 /// A header value marked sensitive, so that no `Debug` of the request or of the HTTP
 /// stack's own logging prints it. An invalid value (a control character in a token) becomes
@@ -111,6 +169,10 @@ pub struct AudibleClient {
     clock: Arc<dyn Clock>,
     key: Option<DeviceKey>,
     state: Mutex<State>,
+    /// The request budget asked before every API request, and how long a request may wait
+    /// for it.
+    budget: Option<(Arc<dyn RateBudget>, std::time::Duration)>,
+    retry: RetryPolicy,
 }
 
 impl std::fmt::Debug for AudibleClient {
@@ -148,6 +210,77 @@ impl AudibleClient {
                 credentials,
                 refreshed: false,
             }),
+            budget: None,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// Asks `budget` before every API request, waiting up to `max_wait` for it; a longer
+    /// wait fails the request with [`AudibleError::BudgetExhausted`] before anything is sent.
+    #[must_use]
+    pub fn with_budget(
+        mut self,
+        budget: Arc<dyn RateBudget>,
+        max_wait: std::time::Duration,
+    ) -> AudibleClient {
+        self.budget = Some((budget, max_wait));
+        self
+    }
+
+    /// Replaces the default [`RetryPolicy`].
+    #[must_use]
+    pub fn with_retry(mut self, retry: RetryPolicy) -> AudibleClient {
+        self.retry = retry;
+        self
+    }
+
+    /// Takes one request from the budget, sleeping while the wait is within bounds.
+    async fn reserve(&self) -> Result<(), AudibleError> {
+        let Some((budget, max_wait)) = &self.budget else {
+            return Ok(());
+        };
+        loop {
+            match budget.acquire(PROVIDER_ID, 1).await {
+                Ok(()) => return Ok(()),
+                Err(wait) if wait.retry_after <= *max_wait && !max_wait.is_zero() => {
+                    tokio::time::sleep(wait.retry_after).await;
+                }
+                Err(wait) => {
+                    return Err(AudibleError::BudgetExhausted {
+                        retry_after: wait.retry_after,
+                    });
+                }
+            }
+        }
+    }
+
+    /// [`Self::get`], tried again per the [`RetryPolicy`] when the failure is passing.
+    async fn get_retrying(
+        &self,
+        what: &'static str,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<(HeaderMap, Value), AudibleError> {
+        let mut failed = 0;
+        loop {
+            match self.get(what, path, query).await {
+                Ok(answer) => return Ok(answer),
+                Err(e) if retryable(&e) => {
+                    failed += 1;
+                    let Some(wait) = self.retry.wait_before_retry(failed, e.retry_after()) else {
+                        return Err(e);
+                    };
+                    warn!(
+                        provider = "audible",
+                        what,
+                        error = %e,
+                        wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                        "retrying"
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
 
@@ -206,6 +339,9 @@ impl AudibleClient {
             .get(url)
             .header("Accept", "application/json")
             .header("Accept-Charset", "utf-8");
+        // Budget first, then sign: a wait for the budget must not age the signature's
+        // timestamp.
+        self.reserve().await?;
         let request = self.authenticate(request, "GET", &target, b"").await?;
         let (status, headers, body) = http::send_limited(request, MAX_API_BODY_BYTES)
             .await
@@ -379,7 +515,7 @@ impl AudibleClient {
         for chunk in asins.chunks(POSITIONS_PER_CALL) {
             let asin_list = chunk.join(",");
             let (_, v) = self
-                .get(
+                .get_retrying(
                     "the listening positions",
                     "/1.0/annotations/lastpositions",
                     &[("asins", asin_list.as_str())],
@@ -432,7 +568,7 @@ impl AudibleClient {
                 query.push(("continuation_token", c));
             }
             let (_, v) = self
-                .get("the finished titles", "/1.0/stats/status/finished", &query)
+                .get_retrying("the finished titles", "/1.0/stats/status/finished", &query)
                 .await?;
             let list = v
                 .get("mark_as_finished_status_list")
@@ -485,7 +621,7 @@ impl AudibleClient {
         for page in 0..MAX_PAGES {
             let page_s = page.to_string();
             let (_, v) = self
-                .get(
+                .get_retrying(
                     "the wishlist",
                     "/1.0/wishlist",
                     &[
@@ -522,5 +658,46 @@ impl AudibleClient {
             }
         }
         Ok(sync)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration as D;
+
+    #[test]
+    fn retries_back_off_doubling_follow_retry_after_and_give_up() {
+        let policy = RetryPolicy {
+            attempts: 4,
+            first_backoff: D::from_secs(2),
+            max_wait: D::from_secs(30),
+        };
+        assert_eq!(policy.wait_before_retry(1, None), Some(D::from_secs(2)));
+        assert_eq!(policy.wait_before_retry(2, None), Some(D::from_secs(4)));
+        assert_eq!(policy.wait_before_retry(3, None), Some(D::from_secs(8)));
+        // Attempts used up.
+        assert_eq!(policy.wait_before_retry(4, None), None);
+        // Audible's own hint wins, within bounds; a longer pause ends the retries.
+        assert_eq!(
+            policy.wait_before_retry(1, Some(D::from_secs(7))),
+            Some(D::from_secs(7))
+        );
+        assert_eq!(policy.wait_before_retry(1, Some(D::from_secs(31))), None);
+    }
+
+    #[test]
+    fn only_passing_failures_are_retried() {
+        assert!(retryable(&AudibleError::Outage {
+            reason: "HTTP 503".into(),
+            retry_after: None
+        }));
+        assert!(retryable(&AudibleError::RateLimited { retry_after: None }));
+        assert!(!retryable(&AudibleError::NeedsReauth {
+            reason: "HTTP 401".into()
+        }));
+        assert!(!retryable(&AudibleError::BudgetExhausted {
+            retry_after: D::from_secs(1)
+        }));
     }
 }

@@ -30,7 +30,8 @@ pub mod token;
 mod wire;
 
 pub use client::{
-    AudibleClient, FinishedDates, LibraryPage, LibrarySync, ListeningPosition, WishlistSync,
+    AudibleClient, FinishedDates, LibraryPage, LibrarySync, ListeningPosition, RetryPolicy,
+    WishlistSync,
 };
 pub use credentials::{CustomerInfo, DeviceCredentials, DeviceInfo};
 pub use maplanding::{AuthorizationCode, parse_maplanding};
@@ -109,6 +110,9 @@ pub enum AudibleError {
         reason: String,
         retry_after: Option<Duration>,
     },
+    /// bookbridge's own shared request budget for Audible is spent (nothing was sent).
+    #[error("bookbridge's request budget for Audible is used up; retry in {}s", .retry_after.as_secs())]
+    BudgetExhausted { retry_after: Duration },
     /// A success status with a body that is not what the protocol promises.
     #[error("Audible sent an unreadable answer to {what}: {problem}")]
     Garbage { what: &'static str, problem: String },
@@ -141,6 +145,7 @@ impl AudibleError {
             AudibleError::NeedsReauth { .. } => "audible.needs_reauth",
             AudibleError::RateLimited { .. } => "audible.rate_limited",
             AudibleError::Outage { .. } => "audible.outage",
+            AudibleError::BudgetExhausted { .. } => "audible.budget_exhausted",
             AudibleError::Garbage { .. } => "audible.garbage",
             AudibleError::Rejected { .. } => "audible.rejected",
             AudibleError::Stored(_) => "audible.stored",
@@ -152,7 +157,9 @@ impl AudibleError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            AudibleError::RateLimited { .. } | AudibleError::Outage { .. }
+            AudibleError::RateLimited { .. }
+                | AudibleError::Outage { .. }
+                | AudibleError::BudgetExhausted { .. }
         )
     }
 
@@ -166,6 +173,7 @@ impl AudibleError {
         match self {
             AudibleError::RateLimited { retry_after }
             | AudibleError::Outage { retry_after, .. } => *retry_after,
+            AudibleError::BudgetExhausted { retry_after } => Some(*retry_after),
             _ => None,
         }
     }

@@ -2,9 +2,18 @@
 //! a pasted maplanding address (device registration), sync the library in full or by
 //! `State-Token` with positions, finished dates and (on full runs) the wishlist, refresh the
 //! access token, and deregister this one device on disconnect.
+//!
+//! Every API request is first taken from the request budget given with
+//! [`AudibleProvider::with_budget`] (in a deployment the database-backed shared budget, so
+//! that all instances together keep to [`RATE_LIMIT`]). The library decides a run: if it
+//! cannot be read, the run fails (transient, or `needs_reauth` on 401/403). The side parts
+//! (positions, finished dates, wishlist) are retried in the run; one that still fails is
+//! named among the run's failures, the titles land anyway, and the cursor stays where the
+//! run started so that the next run reads them again.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bb_core::clock::Clock;
@@ -16,7 +25,7 @@ use bb_core::library::record::ReadingStatus;
 use bb_core::library::service::RowFailure;
 use bb_core::secret::SecretBytes;
 
-use super::client::AudibleClient;
+use super::client::{AudibleClient, FinishedDates, POSITIONS_PER_CALL, RetryPolicy};
 use super::credentials::DeviceCredentials;
 use super::mapping::{apply_finished, apply_position};
 use super::marketplace::Marketplace;
@@ -24,6 +33,7 @@ use super::register::{complete_sign_in, deregister};
 use super::signin::{PendingSignIn, begin_sign_in};
 use super::token::refresh_access_token;
 use super::{AudibleConfig, AudibleError, PROVIDER_ID};
+use crate::hardcover::RateBudget;
 
 /// Be gentle (§10: no documented limits; 2–4 concurrent requests).
 pub const RATE_LIMIT: RateLimit = RateLimit {
@@ -34,19 +44,59 @@ pub const RATE_LIMIT: RateLimit = RateLimit {
 /// Where users see (and can remove) the devices registered on their account.
 pub const DEVICES_PAGE: &str = "https://www.amazon.com/hz/mycd/digital-console/devicesummary";
 
+/// How long one API request may wait for the shared budget before the run gives up on
+/// it (the library: the job is retried later; a side part: read on the next run).
+pub const MAX_BUDGET_WAIT: Duration = Duration::from_mins(1);
+
 #[derive(Debug, Clone)]
 pub struct AudibleProvider {
     config: AudibleConfig,
     http: reqwest::Client,
     clock: Arc<dyn Clock>,
+    budget: Option<(Arc<dyn RateBudget>, Duration)>,
+    retry: RetryPolicy,
 }
 
 impl AudibleProvider {
+    /// A provider with no request budget (each sync still sends one request at a time)
+    /// and the default [`RetryPolicy`]; see [`Self::with_budget`].
     pub fn new(config: AudibleConfig, http: reqwest::Client, clock: Arc<dyn Clock>) -> Self {
         Self {
             config,
             http,
             clock,
+            budget: None,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// Every API request of every sync first takes one from `budget` (the database-backed
+    /// [`SharedBudget`](crate::budget::SharedBudget) in a deployment, so that all instances
+    /// together keep to [`RATE_LIMIT`]), waiting up to `max_wait` for it.
+    #[must_use]
+    pub fn with_budget(mut self, budget: Arc<dyn RateBudget>, max_wait: Duration) -> Self {
+        self.budget = Some((budget, max_wait));
+        self
+    }
+
+    /// Replaces the default in-run [`RetryPolicy`] of positions, finished dates and wishlist.
+    #[must_use]
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    fn client(&self, creds: DeviceCredentials) -> AudibleClient {
+        let client = AudibleClient::new(
+            self.http.clone(),
+            self.config.clone(),
+            Arc::clone(&self.clock),
+            creds,
+        )
+        .with_retry(self.retry);
+        match &self.budget {
+            Some((budget, max_wait)) => client.with_budget(Arc::clone(budget), *max_wait),
+            None => client,
         }
     }
 
@@ -66,13 +116,13 @@ pub fn map_error(e: &AudibleError) -> ProviderError {
         AudibleError::NeedsReauth { .. } | AudibleError::Stored(_) => {
             ProviderError::NeedsReauth { code, message }
         }
-        AudibleError::RateLimited { .. } | AudibleError::Outage { .. } => {
-            ProviderError::Transient {
-                code,
-                message,
-                retry_after: e.retry_after(),
-            }
-        }
+        AudibleError::RateLimited { .. }
+        | AudibleError::Outage { .. }
+        | AudibleError::BudgetExhausted { .. } => ProviderError::Transient {
+            code,
+            message,
+            retry_after: e.retry_after(),
+        },
         // A garbage answer is usually a broken proxy or a maintenance page with a 200:
         // worth another try later, never a reason to drop the connection.
         AudibleError::Garbage { .. } => ProviderError::Transient {
@@ -97,6 +147,49 @@ fn failures(list: Vec<(Option<String>, String)>, start: usize) -> Vec<RowFailure
             },
         })
         .collect()
+}
+
+/// A side part of a sync (positions, finished dates, wishlist) that failed after its
+/// retries: noted in `missing` for the run's record, unless the failure means the device is
+/// no longer accepted, which ends the run (`needs_reauth`) like a library failure does.
+fn side_part_failed(
+    e: &AudibleError,
+    part: &str,
+    missing: &mut Vec<String>,
+) -> Result<(), ProviderError> {
+    if e.needs_reauth() || matches!(e, AudibleError::Stored(_) | AudibleError::Client) {
+        return Err(map_error(e));
+    }
+    tracing::warn!(provider = "audible", part, error = %e, "sync part not read; the next run reads it again");
+    missing.push(format!(
+        "Audible's {part} could not be read this time ({e}); the next sync tries again"
+    ));
+    Ok(())
+}
+
+/// The resume positions of this run's titles in progress, 25 ASINs a call. A call that
+/// still fails after its retries ends the reading (positions already read are kept).
+async fn read_positions(
+    client: &AudibleClient,
+    records: &[bb_core::library::record::SourceRecord],
+    missing: &mut Vec<String>,
+) -> Result<HashMap<String, super::ListeningPosition>, ProviderError> {
+    let in_progress: Vec<String> = records
+        .iter()
+        .filter(|r| r.status == Some(ReadingStatus::Reading))
+        .filter_map(|r| r.external_id.clone())
+        .collect();
+    let mut positions = HashMap::new();
+    for chunk in in_progress.chunks(POSITIONS_PER_CALL) {
+        match client.positions(chunk).await {
+            Ok(list) => positions.extend(list.into_iter().map(|p| (p.asin.clone(), p))),
+            Err(e) => {
+                side_part_failed(&e, "listening positions", missing)?;
+                break;
+            }
+        }
+    }
+    Ok(positions)
 }
 
 #[async_trait]
@@ -228,64 +321,91 @@ impl Provider for AudibleProvider {
             message: "the connection has no registered device; connect Audible again".into(),
         })?;
         let creds = Self::credentials(credentials)?;
-        let client = AudibleClient::new(
-            self.http.clone(),
-            self.config.clone(),
-            Arc::clone(&self.clock),
-            creds,
-        );
-        let err = |e: AudibleError| map_error(&e);
+        let client = self.client(creds);
         let library = match cursor {
             Some(token) => client.library_since(token).await,
             None => client.library_full().await,
         }
-        .map_err(err)?;
+        .map_err(|e| map_error(&e))?;
         let mut records = library.records;
+        let mut failures = failures(library.failures, 0);
+        // Parts of the run that could not be read: the titles still land, each missing part
+        // is named in the run's failures, and the cursor stays where this run started so
+        // that the next run reads the same titles and the missing parts again.
+        let mut missing = Vec::new();
 
-        let in_progress: Vec<String> = records
+        let positions = read_positions(&client, &records, &mut missing).await?;
+        // The library says *whether* a title is finished, the stats only *when* (§8.3):
+        // asked only when this run has a finished title to date.
+        let finished = if records
             .iter()
-            .filter(|r| r.status == Some(ReadingStatus::Reading))
-            .filter_map(|r| r.external_id.clone())
-            .collect();
-        let positions = client.positions(&in_progress).await.map_err(err)?;
-        let finished = client.finished_dates().await.map_err(err)?;
+            .any(|r| r.status == Some(ReadingStatus::Read))
+        {
+            match client.finished_dates().await {
+                Ok(f) => f,
+                Err(e) => {
+                    side_part_failed(&e, "finished dates", &mut missing)?;
+                    FinishedDates::new()
+                }
+            }
+        } else {
+            FinishedDates::new()
+        };
         for record in &mut records {
-            let Some(asin) = record.external_id.clone() else {
+            let Some(asin) = record.external_id.as_deref() else {
                 continue;
             };
-            if let Some(at) = finished.get(&asin) {
-                apply_finished(record, *at);
-            } else if let Some(p) = positions.iter().find(|p| p.asin == asin) {
+            if record.status == Some(ReadingStatus::Read) {
+                if let Some(at) = finished.get(asin) {
+                    apply_finished(record, *at);
+                }
+            } else if let Some(p) = positions.get(asin) {
                 apply_position(record, p);
             }
         }
 
-        let mut failures = failures(library.failures, 0);
         // The wishlist has no incremental form: read it on full runs, where `complete`
         // lets titles taken off it disappear. A wishlisted title that is also owned stays
         // only the owned record (same ASIN, same source key).
+        let mut wishlist_read = false;
         if cursor.is_none() {
-            let owned: HashSet<String> = records
-                .iter()
-                .filter_map(|r| r.external_id.clone())
-                .collect();
-            let wishlist = client.wishlist().await.map_err(err)?;
-            failures.extend(self::failures(wishlist.failures, failures.len()));
-            records.extend(
-                wishlist
-                    .records
-                    .into_iter()
-                    .filter(|r| r.external_id.as_ref().is_none_or(|a| !owned.contains(a))),
-            );
+            match client.wishlist().await {
+                Ok(wishlist) => {
+                    wishlist_read = true;
+                    let owned: HashSet<String> = records
+                        .iter()
+                        .filter_map(|r| r.external_id.clone())
+                        .collect();
+                    failures.extend(self::failures(wishlist.failures, failures.len()));
+                    records.extend(
+                        wishlist
+                            .records
+                            .into_iter()
+                            .filter(|r| r.external_id.as_ref().is_none_or(|a| !owned.contains(a))),
+                    );
+                }
+                Err(e) => side_part_failed(&e, "wishlist", &mut missing)?,
+            }
         }
+        let partial = !missing.is_empty();
+        failures.extend(
+            missing
+                .into_iter()
+                .map(|message| RowFailure { row: 0, message }),
+        );
         Ok(SyncBatch {
             records,
             failures,
-            // A full run reads every page (any error aborts above); an incremental one only
-            // the changes, so nothing may be inferred from what is missing.
-            complete: cursor.is_none(),
+            // A full run reads every library page (any error aborts above) and, to let
+            // wishlist titles go, the whole wishlist; an incremental one only the changes,
+            // so nothing may be inferred from what is missing.
+            complete: cursor.is_none() && wishlist_read,
             withdrawn: library.withdrawn,
-            cursor: library.state_token,
+            cursor: if partial {
+                cursor.map(str::to_owned)
+            } else {
+                library.state_token
+            },
         })
     }
 

@@ -12,7 +12,7 @@
 mod seed;
 pub mod signature;
 
-pub use seed::{asin, library_item, wishlist_product};
+pub use seed::{asin, isbn, library_item, wishlist_product};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -188,6 +188,8 @@ struct Inner {
     finished_events: Vec<Value>,
     wishlist: Vec<Value>,
     failures: VecDeque<Failure>,
+    /// Failures for one path only: (path, failure), served in order to requests on it.
+    failures_on: VecDeque<(String, Failure)>,
     requests: Vec<RequestRecord>,
     register_bodies: Vec<Value>,
     deregister_bodies: Vec<Value>,
@@ -274,6 +276,7 @@ pub async fn start(config: FakeAudibleConfig) -> FakeAudible {
             finished_events,
             wishlist: (0..config.wishlist).map(seed::wishlist_product).collect(),
             failures: VecDeque::new(),
+            failures_on: VecDeque::new(),
             requests: Vec::new(),
             register_bodies: Vec::new(),
             deregister_bodies: Vec::new(),
@@ -305,12 +308,40 @@ impl FakeAudible {
         self.shared.lock().failures.push_back(failure);
     }
 
+    /// Queues a failure for the next request on `path` (such as `/1.0/wishlist`); other
+    /// paths are served normally. Several queued for one path are served in order.
+    pub fn fail_next_on(&self, path: &str, failure: Failure) {
+        self.shared
+            .lock()
+            .failures_on
+            .push_back((path.to_owned(), failure));
+    }
+
+    /// Requests received per path (query left out), failed ones included: what a sync
+    /// cost, endpoint by endpoint.
+    pub fn request_counts(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut counts = std::collections::BTreeMap::new();
+        for r in &self.shared.lock().requests {
+            let path = r
+                .target
+                .split_once('?')
+                .map_or(r.target.as_str(), |(p, _)| p);
+            *counts.entry(path.to_owned()).or_insert(0) += 1;
+        }
+        counts
+    }
+
     pub fn set_refresh_shape(&self, shape: RefreshShape) {
         self.shared.lock().refresh_shape = shape;
     }
 
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.shared.lock().requests.clone()
+    }
+
+    /// Forgets the requests received so far (for counting one step's requests).
+    pub fn reset_requests(&self) {
+        self.shared.lock().requests.clear();
     }
 
     pub fn register_bodies(&self) -> Vec<Value> {
@@ -516,7 +547,14 @@ async fn handle(State(shared): State<Shared>, request: Request) -> Response {
         .uri
         .path_and_query()
         .map_or_else(|| parts.uri.path().to_owned(), ToString::to_string);
-    let failure = shared.lock().failures.pop_front();
+    let failure = {
+        let mut inner = shared.lock();
+        let path = parts.uri.path();
+        match inner.failures_on.iter().position(|(p, _)| p == path) {
+            Some(i) => inner.failures_on.remove(i).map(|(_, f)| f),
+            None => inner.failures.pop_front(),
+        }
+    };
     let (response, auth) = match failure {
         Some(f) => (failure_response(&f), AuthMode::None),
         None => route(&shared, &parts.method, &target, &parts.headers, &body),

@@ -47,6 +47,12 @@ pub fn asin(n: usize) -> String {
     format!("B0{:08}", 10_000_000 + n)
 }
 
+/// The ISBN-13 of the `n`-th seeded title (every third title has one): distinct per title,
+/// with a valid check digit, as a real library's would be.
+pub fn isbn(n: usize) -> String {
+    crate::hardcover::seed::isbn13_for(160_000_000 + n as u64)
+}
+
 /// The `n`-th library item, with every field of §7 the fake can serve; the server drops
 /// what the requested response groups do not cover.
 pub fn library_item(n: usize) -> Value {
@@ -121,7 +127,7 @@ pub fn library_item(n: usize) -> Value {
         "publisher_name": if n.is_multiple_of(2) { "Audible Studios" } else { "Tantor Audio" },
         "format_type": "unabridged",
         "content_delivery_type": "SinglePartBook",
-        "isbn": if n.is_multiple_of(3) { Value::from("9780765387561") } else { Value::Null },
+        "isbn": if n.is_multiple_of(3) { Value::from(isbn(n)) } else { Value::Null },
         "percent_complete": percent,
         "is_finished": finished,
         "listening_status": {
