@@ -18,7 +18,9 @@ mod common;
 mod peer;
 mod ui_support;
 
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::elements::Element;
+use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use std::net::TcpListener as StdListener;
 use std::path::{Path, PathBuf};
@@ -158,6 +160,103 @@ async fn css(c: &Client, selector: &str) -> Element {
         .for_element(Locator::Css(selector))
         .await
         .unwrap()
+}
+
+/// What a reader without a mouse, or using a screen reader, meets. Every form control on
+/// every main page has an accessible name (a label, `aria-label` or `aria-labelledby`).
+/// The first Tab stop skips to the content, the library search is reached with Tab alone
+/// and submitted with Enter, and the synced Hardcover books show their covers.
+async fn covers_names_and_keyboard(t: &Tab, app: &common::TestApp) {
+    for path in [
+        "/library",
+        "/import",
+        "/connections",
+        "/activity",
+        "/settings",
+        "/library/duplicates",
+    ] {
+        t.go(path).await;
+        let unnamed =
+            t.c.execute(
+                r#"return Array.from(document.querySelectorAll("input, select, textarea"))
+                     .filter(e => e.type !== "hidden" && e.type !== "submit"
+                                  && !e.closest("[hidden]"))
+                     .filter(e => !(e.labels && e.labels.length)
+                                  && !e.getAttribute("aria-label")
+                                  && !e.getAttribute("aria-labelledby"))
+                     .map(e => e.outerHTML);"#,
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            unnamed,
+            serde_json::json!([]),
+            "{path}: controls without a name"
+        );
+    }
+
+    t.go("/library").await;
+    let covers =
+        t.c.execute(
+            r#"return Array.from(document.querySelectorAll("img.cover"))
+                 .map(i => i.getAttribute("src"));"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        covers.as_array().is_some_and(|all| all.iter().any(|src| src
+            .as_str()
+            .is_some_and(|s| s.starts_with("https://assets.hardcover.app/edition/")))),
+        "the synced books' covers: {covers}"
+    );
+
+    let press = |key: Key| {
+        KeyActions::new("keyboard".into())
+            .then(KeyAction::Down { value: key.into() })
+            .then(KeyAction::Up { value: key.into() })
+    };
+    let focused = || async {
+        t.c.execute(
+            "const e = document.activeElement; return [e.id, e.textContent.trim()];",
+            vec![],
+        )
+        .await
+        .unwrap()
+    };
+    t.c.perform_actions(press(Key::Tab)).await.unwrap();
+    assert_eq!(
+        focused().await[1],
+        "Skip to content",
+        "the first Tab stop skips the navigation"
+    );
+    let mut stops = 1;
+    while focused().await[0] != "q" {
+        assert!(stops < 20, "the search field is not reached with Tab");
+        t.c.perform_actions(press(Key::Tab)).await.unwrap();
+        stops += 1;
+    }
+    let user = app.state.library.user_id("alice").await.unwrap();
+    let items = app.state.library.all_items(user).await.unwrap();
+    let title = items[0]["title"].as_str().unwrap().to_owned();
+    let other = items
+        .iter()
+        .filter_map(|i| i["title"].as_str())
+        .find(|o| !o.contains(&title) && !title.contains(o))
+        .unwrap()
+        .to_owned();
+    t.type_into("#q", &title).await;
+    t.c.perform_actions(press(Key::Enter)).await.unwrap();
+    until("a search submitted with Enter", || async {
+        t.query().await.contains("q=")
+    })
+    .await;
+    let found = t.text("body").await;
+    assert!(
+        found.contains(&title) && !found.contains(&other),
+        "{title} found, {other} not: {found}"
+    );
 }
 
 /// The browser on one server: short names for what every step does.
@@ -659,6 +758,7 @@ async fn a_reader_uses_the_web_app_in_a_real_browser() {
     t.go("/connections").await;
     t.shot("connections").await;
     tokens_and_activity(&t, &app, hardcover).await;
+    covers_names_and_keyboard(&t, &app).await;
 
     // The same library on a phone.
     t.c.set_window_size(390, 844).await.unwrap();

@@ -265,3 +265,71 @@ async fn the_list_filters_by_the_shown_rating_and_names_a_bad_one() {
         bad.body
     );
 }
+
+/// The raw Audible `1.0/library` JSON, as a browser extension or the Python `audible`
+/// package saves it (one page, several pages in an array, one page per line), is an
+/// upload like any other: detected, mapped by the live sync's code to audiobooks with
+/// their ASINs, and idempotent.
+#[tokio::test]
+async fn raw_audible_library_json_is_uploaded_over_http() {
+    let app = app().await;
+    let auth = bearer(&app).await;
+    for name in [
+        "audible_api_page.json",
+        "audible_api_pages.json",
+        "audible_api_pages.ndjson",
+    ] {
+        let path = format!(
+            "{}/../bb-importers/tests/data/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let file = std::fs::read(path).unwrap();
+        let first = upload(&app, &auth, name, &file).await;
+        assert_eq!(first.status, StatusCode::CREATED, "{name}: {}", first.body);
+        let summary = &first.body["summary"];
+        assert_eq!(summary["format"], "audible-api-json", "{name}");
+        // The samples hold broken items on purpose (no ASIN, a string for an item): each is
+        // reported with its row and reason, and the rest import.
+        let failed = summary["failed"].as_u64().unwrap();
+        let errors = summary["errors"].as_array().unwrap();
+        assert_eq!(errors.len() as u64, failed, "{name}: {summary}");
+        assert!(
+            errors
+                .iter()
+                .all(|e| e["row"].as_u64().is_some_and(|r| r > 0)
+                    && e["message"].as_str().is_some_and(|m| !m.is_empty())),
+            "{name}: {summary}"
+        );
+        let rows = summary["rows"].as_u64().unwrap();
+        assert!(rows > failed, "{name}: {summary}");
+
+        let again = upload(&app, &auth, name, &file).await;
+        let summary = &again.body["summary"];
+        assert_eq!(
+            summary["unchanged"].as_u64().unwrap(),
+            rows - failed,
+            "{name} a second time changes nothing: {summary}"
+        );
+    }
+    let all = app
+        .get("/api/library?per_page=500", Some(("authorization", &auth)))
+        .await;
+    let items = all.body["items"].as_array().unwrap();
+    assert!(!items.is_empty());
+    for item in items {
+        assert!(
+            item["formats"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("audiobook")),
+            "{item}"
+        );
+        assert!(
+            item["identifiers"]["asin"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty()),
+            "{item}"
+        );
+        assert_eq!(item["sources"][0]["provider"], "audible", "{item}");
+    }
+}

@@ -305,6 +305,8 @@ async fn choosing_a_conflicting_value_is_a_manual_edit_that_can_be_undone() {
         v["edits"]
     );
     assert!(v["edits"]["progress"].is_object());
+    let page = get(&app, &path, &s.cookie).await;
+    assert!(page.body.contains("50% read"), "progress on the item page");
 
     // Handing the title back to the sources.
     post_form(
