@@ -382,14 +382,27 @@ async fn a_refused_device_on_a_side_part_still_needs_reauth() {
     }
 }
 
-#[tokio::test]
-async fn an_incremental_run_with_nothing_changed_is_one_request() {
+/// A linked device on a fake of 40 titles (and its 7 wishlist products) after the first,
+/// full sync: what the incremental tests start from, with that run's cursor.
+async fn after_a_full_sync() -> (
+    fake::FakeAudible,
+    AudibleProvider,
+    ExternalAccount,
+    SecretBytes,
+    String,
+) {
     let clock = manual_clock();
     let fake = fake::start(FakeAudibleConfig::new(clock.clone(), 40)).await;
     let provider = provider_on(&fake, &clock);
     let (account, creds) = link(&provider, &fake).await;
     let full = provider.sync(&account, Some(&creds), None).await.unwrap();
     let cursor = full.cursor.unwrap();
+    (fake, provider, account, creds, cursor)
+}
+
+#[tokio::test]
+async fn an_incremental_run_with_nothing_changed_reads_the_library_and_the_wishlist_once() {
+    let (fake, provider, account, creds, cursor) = after_a_full_sync().await;
     fake.reset_requests();
     let delta = provider
         .sync(&account, Some(&creds), Some(&cursor))
@@ -398,9 +411,63 @@ async fn an_incremental_run_with_nothing_changed_is_one_request() {
     assert!(delta.records.is_empty() && delta.failures.is_empty());
     assert_eq!(
         fake.request_counts(),
-        std::collections::BTreeMap::from([("/1.0/library".to_owned(), 1)]),
-        "no positions, finished dates or wishlist to read for no change"
+        std::collections::BTreeMap::from([
+            ("/1.0/library".to_owned(), 1),
+            ("/1.0/wishlist".to_owned(), 1)
+        ]),
+        "no positions or finished dates to read for no change; the wishlist has no \
+         incremental form"
     );
+}
+
+/// The wishlist has no incremental form, so every run reads it and compares it with what
+/// the last run saw: a title wished for since is added, one taken off is withdrawn, and
+/// one bought off the wishlist stays (it is the owned title now).
+#[tokio::test]
+async fn incremental_runs_follow_the_wishlist() {
+    let (fake, provider, account, creds, cursor) = after_a_full_sync().await;
+
+    fake.wish(20);
+    fake.unwish(&fake::asin(5001));
+    // Bought: off the wishlist, into the library.
+    fake.unwish(&fake::asin(5002));
+    fake.add_title(5002);
+    let delta = provider
+        .sync(&account, Some(&creds), Some(&cursor))
+        .await
+        .unwrap();
+    assert!(!delta.complete);
+    assert_eq!(delta.withdrawn, vec![fake::asin(5001)]);
+    let wished: Vec<String> = delta
+        .records
+        .iter()
+        .filter(|r| r.shelves == vec!["wishlist"])
+        .filter_map(|r| r.external_id.clone())
+        .collect();
+    assert_eq!(wished, vec![fake::asin(5020)]);
+    assert!(
+        delta.records.iter().any(|r| {
+            r.external_id.as_deref() == Some(fake::asin(5002).as_str()) && r.shelves.is_empty()
+        }),
+        "the bought title comes as owned"
+    );
+
+    // Nothing changed since: nothing added, nothing withdrawn.
+    let cursor = delta.cursor.unwrap();
+    let again = provider
+        .sync(&account, Some(&creds), Some(&cursor))
+        .await
+        .unwrap();
+    assert!(again.records.is_empty() && again.withdrawn.is_empty());
+
+    // A cursor from before the wishlist was kept (the bare State-Token) still works; with
+    // no wishlist to compare, nothing is withdrawn.
+    let kept: serde_json::Value = serde_json::from_str(&cursor).unwrap();
+    let old = provider
+        .sync(&account, Some(&creds), kept["state"].as_str())
+        .await
+        .unwrap();
+    assert!(old.withdrawn.is_empty());
 }
 
 /// Two instances (two providers, each with its own `SharedBudget` over one database)

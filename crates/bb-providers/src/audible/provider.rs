@@ -1,7 +1,8 @@
 //! Audible as a connections [`Provider`]: link by Amazon sign-in in the user's browser and
 //! a pasted maplanding address (device registration), sync the library in full or by
-//! `State-Token` with positions, finished dates and (on full runs) the wishlist, refresh the
-//! access token, and deregister this one device on disconnect.
+//! `State-Token` with positions, finished dates and the wishlist (read whole on every run and
+//! compared with the last run's, kept in the cursor), refresh the access token, and
+//! deregister this one device on disconnect.
 //!
 //! Every API request is first taken from the request budget given with
 //! [`AudibleProvider::with_budget`] (in a deployment the database-backed shared budget, so
@@ -11,7 +12,7 @@
 //! named among the run's failures, the titles land anyway, and the cursor stays where the
 //! run started so that the next run reads them again.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -147,6 +148,29 @@ fn failures(list: Vec<(Option<String>, String)>, start: usize) -> Vec<RowFailure
             },
         })
         .collect()
+}
+
+/// What a run leaves for the next: Audible's `State-Token`, and the wishlist's ASINs as
+/// that run read them (the wishlist has no incremental form, so the next run compares).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct SyncCursor {
+    state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    wishlist: Option<BTreeSet<String>>,
+}
+
+impl SyncCursor {
+    /// A cursor from before the wishlist was kept is the bare `State-Token`.
+    fn parse(raw: &str) -> Self {
+        serde_json::from_str(raw).unwrap_or_else(|_| Self {
+            state: raw.to_owned(),
+            wishlist: None,
+        })
+    }
+
+    fn encode(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| self.state.clone())
+    }
 }
 
 /// A side part of a sync (positions, finished dates, wishlist) that failed after its
@@ -322,8 +346,9 @@ impl Provider for AudibleProvider {
         })?;
         let creds = Self::credentials(credentials)?;
         let client = self.client(creds);
-        let library = match cursor {
-            Some(token) => client.library_since(token).await,
+        let previous = cursor.map(SyncCursor::parse);
+        let library = match &previous {
+            Some(c) => client.library_since(&c.state).await,
             None => client.library_full().await,
         }
         .map_err(|e| map_error(&e))?;
@@ -364,28 +389,42 @@ impl Provider for AudibleProvider {
             }
         }
 
-        // The wishlist has no incremental form: read it on full runs, where `complete`
-        // lets titles taken off it disappear. A wishlisted title that is also owned stays
-        // only the owned record (same ASIN, same source key).
-        let mut wishlist_read = false;
-        if cursor.is_none() {
-            match client.wishlist().await {
-                Ok(wishlist) => {
-                    wishlist_read = true;
-                    let owned: HashSet<String> = records
-                        .iter()
-                        .filter_map(|r| r.external_id.clone())
-                        .collect();
-                    failures.extend(self::failures(wishlist.failures, failures.len()));
-                    records.extend(
-                        wishlist
-                            .records
-                            .into_iter()
-                            .filter(|r| r.external_id.as_ref().is_none_or(|a| !owned.contains(a))),
+        // The wishlist has no incremental form: it is read on every run. A full run lists it
+        // whole (its `complete` lets titles taken off it go); an incremental run compares it
+        // with the ASINs the last run saw (kept in the cursor), adds only titles new to it
+        // and withdraws those taken off it, except titles this run's library brings: one
+        // bought off the wishlist is the owned record now (same ASIN, same source key).
+        let in_library: HashSet<String> = records
+            .iter()
+            .filter_map(|r| r.external_id.clone())
+            .collect();
+        let mut withdrawn = library.withdrawn;
+        let mut wishlist_now: Option<BTreeSet<String>> = None;
+        match client.wishlist().await {
+            Ok(wishlist) => {
+                failures.extend(self::failures(wishlist.failures, failures.len()));
+                let seen = previous.as_ref().and_then(|c| c.wishlist.as_ref());
+                let now: BTreeSet<String> = wishlist
+                    .records
+                    .iter()
+                    .filter_map(|r| r.external_id.clone())
+                    .filter(|a| !in_library.contains(a))
+                    .collect();
+                if let Some(seen) = seen {
+                    withdrawn.extend(
+                        seen.iter()
+                            .filter(|a| !now.contains(*a) && !in_library.contains(*a))
+                            .cloned(),
                     );
                 }
-                Err(e) => side_part_failed(&e, "wishlist", &mut missing)?,
+                records.extend(wishlist.records.into_iter().filter(|r| {
+                    r.external_id.as_ref().is_none_or(|a| {
+                        !in_library.contains(a) && seen.is_none_or(|s| !s.contains(a))
+                    })
+                }));
+                wishlist_now = Some(now);
             }
+            Err(e) => side_part_failed(&e, "wishlist", &mut missing)?,
         }
         let partial = !missing.is_empty();
         failures.extend(
@@ -396,15 +435,21 @@ impl Provider for AudibleProvider {
         Ok(SyncBatch {
             records,
             failures,
-            // A full run reads every library page (any error aborts above) and, to let
-            // wishlist titles go, the whole wishlist; an incremental one only the changes,
-            // so nothing may be inferred from what is missing.
-            complete: cursor.is_none() && wishlist_read,
-            withdrawn: library.withdrawn,
+            // A full run reads every library page (any error aborts above) and the whole
+            // wishlist; an incremental one only the changes, so nothing may be inferred from
+            // what is missing (the wishlist's removals are named in `withdrawn`).
+            complete: cursor.is_none() && wishlist_now.is_some(),
+            withdrawn,
             cursor: if partial {
                 cursor.map(str::to_owned)
             } else {
-                library.state_token
+                library.state_token.map(|state| {
+                    SyncCursor {
+                        state,
+                        wishlist: wishlist_now,
+                    }
+                    .encode()
+                })
             },
         })
     }

@@ -458,6 +458,20 @@ impl FakeAudible {
         });
     }
 
+    /// Puts the `n`-th wishlist product on the wishlist (the wishlist has no versions: a
+    /// client sees it by reading the wishlist again).
+    pub fn wish(&self, n: usize) {
+        self.shared.lock().wishlist.push(seed::wishlist_product(n));
+    }
+
+    /// Takes the product with `asin` off the wishlist.
+    pub fn unwish(&self, asin: &str) {
+        self.shared
+            .lock()
+            .wishlist
+            .retain(|p| p["asin"].as_str() != Some(asin));
+    }
+
     /// Returns a title (refund): it comes back `Revoked` in incremental syncs.
     pub fn revoke(&self, n: usize) {
         let mut inner = self.shared.lock();
