@@ -137,17 +137,12 @@ pub fn map_error(e: &AudibleError) -> ProviderError {
     }
 }
 
-fn failures(list: Vec<(Option<String>, String)>, start: usize) -> Vec<RowFailure> {
-    list.into_iter()
-        .enumerate()
-        .map(|(i, (asin, reason))| RowFailure {
-            row: u64::try_from(start + i + 1).unwrap_or(u64::MAX),
-            message: match asin {
-                Some(asin) => format!("{asin}: {reason}"),
-                None => reason,
-            },
-        })
-        .collect()
+/// An item that could not be mapped, as its failure message (the ASIN first, when known).
+fn failure_message((asin, reason): (Option<String>, String)) -> String {
+    match asin {
+        Some(asin) => format!("{asin}: {reason}"),
+        None => reason,
+    }
 }
 
 /// What a run leaves for the next: Audible's `State-Token`, and the wishlist's ASINs as
@@ -353,7 +348,7 @@ impl Provider for AudibleProvider {
         }
         .map_err(|e| map_error(&e))?;
         let mut records = library.records;
-        let mut failures = failures(library.failures, 0);
+        let mut failed: Vec<String> = library.failures.into_iter().map(failure_message).collect();
         // Parts of the run that could not be read: the titles still land, each missing part
         // is named in the run's failures, and the cursor stays where this run started so
         // that the next run reads the same titles and the missing parts again.
@@ -402,7 +397,7 @@ impl Provider for AudibleProvider {
         let mut wishlist_now: Option<BTreeSet<String>> = None;
         match client.wishlist().await {
             Ok(wishlist) => {
-                failures.extend(self::failures(wishlist.failures, failures.len()));
+                failed.extend(wishlist.failures.into_iter().map(failure_message));
                 let seen = previous.as_ref().and_then(|c| c.wishlist.as_ref());
                 let now: BTreeSet<String> = wishlist
                     .records
@@ -427,6 +422,9 @@ impl Provider for AudibleProvider {
             Err(e) => side_part_failed(&e, "wishlist", &mut missing)?,
         }
         let partial = !missing.is_empty();
+        // Items are numbered 1, 2, … across the library and the wishlist; a missing part is
+        // row 0, as it is no item.
+        let mut failures = RowFailure::numbered(failed);
         failures.extend(
             missing
                 .into_iter()
