@@ -13,6 +13,7 @@ use bb_core::library::{
 };
 use chrono::{DateTime, TimeZone, Utc};
 use proptest::prelude::*;
+use std::borrow::Cow;
 
 fn t(y: i32, m: u32, d: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(y, m, d, 12, 0, 0).single().unwrap()
@@ -26,7 +27,7 @@ fn day(y: i32, m: u32, d: u32) -> PartialDate {
     }
 }
 
-fn src(provider: &str, id: i64, record: SourceRecord) -> SourcedRecord {
+fn src(provider: &str, id: i64, record: SourceRecord) -> SourcedRecord<'static> {
     SourcedRecord {
         source: SourceRef {
             kind: SourceKind::Batch,
@@ -34,7 +35,7 @@ fn src(provider: &str, id: i64, record: SourceRecord) -> SourcedRecord {
             provider: provider.into(),
             seen_at: t(2024, 6, 1),
         },
-        record,
+        record: Cow::Owned(record),
     }
 }
 
@@ -508,7 +509,7 @@ fn arb_date() -> impl Strategy<Value = Option<PartialDate>> {
     ]
 }
 
-fn arb_record() -> impl Strategy<Value = SourcedRecord> {
+fn arb_record() -> impl Strategy<Value = SourcedRecord<'static>> {
     let providers = prop_oneof![
         Just("goodreads"),
         Just("storygraph"),
@@ -571,7 +572,7 @@ fn arb_record() -> impl Strategy<Value = SourcedRecord> {
                         provider: provider.into(),
                         seen_at: t(2024, 1, 1),
                     },
-                    record,
+                    record: Cow::Owned(record),
                 }
             },
         )

@@ -60,6 +60,33 @@ pub(crate) fn values_list(anonymous: bool, rows: usize, cols: usize) -> String {
     out
 }
 
+/// A statement written with `$1, $2, …` as SQLite should get it: every number turned into
+/// an anonymous `?` (see [`values_list`] for why). The numbers must each appear once, in
+/// order, which is also the order the values are bound in.
+pub(crate) fn anonymous_sql(anonymous: bool, sql: String) -> String {
+    if !anonymous {
+        return sql;
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    let mut expected = 1usize;
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+            let mut n = 0usize;
+            while let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
+                n = n * 10 + d as usize;
+                chars.next();
+            }
+            debug_assert_eq!(n, expected, "parameters out of order in {sql}");
+            expected += 1;
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// `$from, $from+1, …` for `n` values.
 pub(crate) fn placeholders(from: usize, n: usize) -> String {
     (from..from + n)
@@ -73,20 +100,8 @@ pub(crate) fn json_err(e: &serde_json::Error) -> StoreError {
 }
 
 /// The record without its raw part (stored in its own column) and the raw part.
-pub(crate) fn split_record(record: &SourceRecord) -> Result<(String, String), StoreError> {
-    let raw = serde_json::to_string(&record.raw).map_err(|e| json_err(&e))?;
-    let mut value = serde_json::to_value(record).map_err(|e| json_err(&e))?;
-    if let Some(obj) = value.as_object_mut() {
-        obj.insert("raw".into(), serde_json::Value::Null);
-    }
-    let mapped = serde_json::to_string(&value).map_err(|e| json_err(&e))?;
-    Ok((mapped, raw))
-}
-
 pub(crate) fn join_record(mapped: &str, raw: &str) -> Result<SourceRecord, StoreError> {
-    let mut record: SourceRecord = serde_json::from_str(mapped).map_err(|e| json_err(&e))?;
-    record.raw = serde_json::from_str(raw).map_err(|e| json_err(&e))?;
-    Ok(record)
+    SourceRecord::decode(mapped, raw).map_err(|e| json_err(&e))
 }
 
 pub(crate) fn kind_str(kind: SourceKind) -> &'static str {
@@ -111,7 +126,7 @@ macro_rules! impl_library_store {
             use crate::backend_err;
             use crate::library::{
                 IN_SLICE, ROWS_PER_INSERT, join_record, json_err, kind_parse, kind_str,
-                placeholders, split_record, values_list,
+                anonymous_sql, placeholders, values_list,
             };
             use crate::time::{from_ms, to_ms};
             use async_trait::async_trait;
@@ -232,13 +247,16 @@ macro_rules! impl_library_store {
             ) -> StoreResult<Vec<CandidateItem>> {
                 let ids: Vec<i64> = found.keys().copied().collect();
                 for slice in ids.chunks(IN_SLICE) {
-                    let list = placeholders(2, slice.len());
-                    let sql = format!(
+                    // The list is bound twice rather than referred to twice, so SQLite's
+                    // parameters can stay anonymous.
+                    let sql = anonymous_sql($anonymous_params, format!(
                         "SELECT item_a, item_b FROM never_merge WHERE user_id = $1 \
-                         AND (item_a IN ({list}) OR item_b IN ({list}))"
-                    );
+                         AND (item_a IN ({}) OR item_b IN ({}))",
+                        placeholders(2, slice.len()),
+                        placeholders(2 + slice.len(), slice.len()),
+                    ));
                     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user.0);
-                    for id in slice {
+                    for id in slice.iter().chain(slice) {
                         q = q.bind(*id);
                     }
                     for r in q.fetch_all(&store.pool).await.map_err(be)? {
@@ -537,13 +555,13 @@ macro_rules! impl_library_store {
                     let unique: Vec<&String> =
                         keys.iter().collect::<BTreeSet<_>>().into_iter().collect();
                     for slice in unique.chunks(IN_SLICE) {
-                        let sql = format!(
+                        let sql = anonymous_sql($anonymous_params, format!(
                             "SELECT i.id, i.match_keys FROM library_items i WHERE i.user_id = $1 \
                              AND i.id IN (SELECT k.item_id FROM library_item_keys k \
-                             WHERE k.user_id = $1 AND k.key IN ({}))",
-                            placeholders(2, slice.len())
-                        );
-                        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user.0);
+                             WHERE k.user_id = $2 AND k.key IN ({}))",
+                            placeholders(3, slice.len())
+                        ));
+                        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user.0).bind(user.0);
                         for k in slice {
                             q = q.bind(k.as_str());
                         }
@@ -565,11 +583,11 @@ macro_rules! impl_library_store {
                 ) -> StoreResult<Vec<CandidateItem>> {
                     let mut found: HashMap<i64, MatchCandidate> = HashMap::new();
                     for slice in items.chunks(IN_SLICE) {
-                        let sql = format!(
+                        let sql = anonymous_sql($anonymous_params, format!(
                             "SELECT id, match_keys FROM library_items WHERE user_id = $1 \
                              AND id IN ({})",
                             placeholders(2, slice.len())
-                        );
+                        ));
                         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user.0);
                         for i in slice {
                             q = q.bind(i.0);
@@ -621,11 +639,11 @@ macro_rules! impl_library_store {
                     for (provider, keys) in by_provider {
                         let keys: Vec<&str> = keys.into_iter().collect();
                         for slice in keys.chunks(IN_SLICE) {
-                            let sql = format!(
+                            let sql = anonymous_sql($anonymous_params, format!(
                                 "{SOURCE_SELECT} WHERE s.user_id = $1 AND s.provider = $2 \
                                  AND s.source_key IN ({}) ORDER BY s.id",
                                 placeholders(3, slice.len())
-                            );
+                            ));
                             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
                                 .bind(user.0)
                                 .bind(provider);
@@ -647,11 +665,11 @@ macro_rules! impl_library_store {
                 ) -> StoreResult<Vec<StoredSource>> {
                     let mut out = Vec::new();
                     for slice in items.chunks(IN_SLICE) {
-                        let sql = format!(
+                        let sql = anonymous_sql($anonymous_params, format!(
                             "{SOURCE_SELECT} WHERE s.user_id = $1 AND s.item_id IN ({}) \
                              ORDER BY s.id",
                             placeholders(2, slice.len())
-                        );
+                        ));
                         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user.0);
                         for i in slice {
                             q = q.bind(i.0);
@@ -897,13 +915,12 @@ macro_rules! impl_library_store {
                         );
                         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                         for (source_id, s) in slice {
-                            let (mapped, raw) = split_record(&s.record)?;
                             q = q
                                 .bind(*source_id)
                                 .bind(kind_str(s.origin_kind))
                                 .bind(s.origin_id)
-                                .bind(mapped)
-                                .bind(raw)
+                                .bind(s.record.mapped.as_str())
+                                .bind(s.record.raw.as_str())
                                 .bind(to_ms(s.seen_at));
                         }
                         q.execute(&mut *tx).await.map_err(be)?;
@@ -1233,3 +1250,24 @@ macro_rules! impl_library_store {
 }
 
 pub(crate) use impl_library_store;
+
+#[cfg(test)]
+mod tests {
+    use super::{anonymous_sql, placeholders, values_list};
+
+    #[test]
+    fn sqlite_statements_get_anonymous_parameters_in_bind_order() {
+        let sql = format!(
+            "SELECT 1 FROM t WHERE a = $1 AND b IN ({})",
+            placeholders(2, 11)
+        );
+        assert_eq!(anonymous_sql(false, sql.clone()), sql);
+        let anon = anonymous_sql(true, sql);
+        assert_eq!(anon.matches('?').count(), 12);
+        assert!(!anon.contains('$'), "{anon}");
+        assert_eq!(
+            values_list(true, 2, 2),
+            anonymous_sql(true, values_list(false, 2, 2))
+        );
+    }
+}

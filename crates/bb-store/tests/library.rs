@@ -57,14 +57,14 @@ fn item_write(item: ItemRef, title: &str, keys: &[&str]) -> ItemWrite {
     }
 }
 
-fn insert(item: ItemRef, key: &str, rec: SourceRecord, batch: i64) -> SourceWrite {
+fn insert(item: ItemRef, key: &str, mut rec: SourceRecord, batch: i64) -> SourceWrite {
     SourceWrite {
         op: SourceOp::Insert {
             item,
             provider: "goodreads".into(),
             source_key: key.into(),
         },
-        record: rec,
+        record: rec.encode().unwrap(),
         origin_kind: SourceKind::Batch,
         origin_id: batch,
         seen_at: t0(),
@@ -269,7 +269,7 @@ async fn undo_falls_back_to_the_previous_version() {
         let mut w = LibraryWrite::new(t0());
         w.sources.push(SourceWrite {
             op: SourceOp::Update { id: source },
-            record: record("1", "Dune (revised)"),
+            record: record("1", "Dune (revised)").encode().unwrap(),
             origin_kind: SourceKind::Batch,
             origin_id: b2.id.0,
             seen_at: t0(),

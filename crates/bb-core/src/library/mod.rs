@@ -6,6 +6,7 @@ pub mod identifiers;
 pub mod match_index;
 pub mod matching;
 pub mod normalize;
+mod read_ahead;
 pub mod record;
 pub mod resolve;
 pub mod service;

@@ -193,7 +193,38 @@ pub struct SourceRecord {
     /// When the user added the work at this source.
     pub added_at: Option<DateTime<Utc>>,
     /// The record as received (a CSV row as a header→value object, an API item verbatim).
+    /// Stored apart from the mapped fields (see [`SourceRecord::encode`]).
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub raw: serde_json::Value,
+}
+
+impl SourceRecord {
+    /// The record as the store keeps it: the mapped fields as JSON, and the raw record as
+    /// received as JSON, apart. The raw value is moved out while the mapped fields are
+    /// written and put back after, so neither part is copied.
+    pub fn encode(&mut self) -> serde_json::Result<EncodedRecord> {
+        let raw = std::mem::take(&mut self.raw);
+        let mapped = serde_json::to_string(self);
+        self.raw = raw;
+        Ok(EncodedRecord {
+            mapped: mapped?,
+            raw: serde_json::to_string(&self.raw)?,
+        })
+    }
+
+    /// The inverse of [`SourceRecord::encode`].
+    pub fn decode(mapped: &str, raw: &str) -> serde_json::Result<Self> {
+        let mut record: SourceRecord = serde_json::from_str(mapped)?;
+        record.raw = serde_json::from_str(raw)?;
+        Ok(record)
+    }
+}
+
+/// A [`SourceRecord`] as JSON text, its mapped fields and its raw record apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedRecord {
+    pub mapped: String,
+    pub raw: String,
 }
 
 #[cfg(test)]
@@ -206,6 +237,32 @@ mod tests {
         assert_eq!(Rating::from_stars(0.0), None);
         assert_eq!(Rating::from_stars(5.5), None);
         assert!((Rating(450).stars() - 4.5).abs() < f64::EPSILON);
+    }
+
+    #[test]
+    fn encoding_keeps_the_raw_record_apart_and_decodes_to_the_same_record() {
+        let mut r = SourceRecord {
+            title: "Dune".into(),
+            authors: vec!["Frank Herbert".into()],
+            rating: Some(Rating(450)),
+            raw: serde_json::json!({"Title": "Dune", "My Rating": "4.5"}),
+            ..SourceRecord::default()
+        };
+        let before = r.clone();
+        let e = r.encode().unwrap();
+        assert_eq!(r, before, "encoding gives the raw record back");
+        assert!(!e.mapped.contains("My Rating"), "{}", e.mapped);
+        assert_eq!(e.raw, r#"{"My Rating":"4.5","Title":"Dune"}"#);
+        assert_eq!(SourceRecord::decode(&e.mapped, &e.raw).unwrap(), before);
+        // Records stored before the raw part was left out of the mapped JSON still read.
+        let old = serde_json::to_string(&SourceRecord {
+            raw: serde_json::Value::Null,
+            ..before.clone()
+        })
+        .unwrap()
+        .replace("\"title\"", "\"raw\":null,\"title\"");
+        assert!(old.contains("\"raw\":null"));
+        assert_eq!(SourceRecord::decode(&old, &e.raw).unwrap(), before);
     }
 
     #[test]

@@ -42,6 +42,7 @@ use super::record::{
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize, Serializer};
+use std::borrow::Cow;
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -62,11 +63,12 @@ pub struct SourceRef {
     pub seen_at: DateTime<Utc>,
 }
 
-/// A record together with where it came from.
+/// A record together with where it came from. The record is borrowed where the caller
+/// keeps it (an import resolves every item from records it already holds).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SourcedRecord {
+pub struct SourcedRecord<'r> {
     pub source: SourceRef,
-    pub record: SourceRecord,
+    pub record: Cow<'r, SourceRecord>,
 }
 
 /// A value the user set by hand, and when.
@@ -346,7 +348,7 @@ fn collapse_spaces(s: &str) -> String {
 }
 
 /// The records in one canonical order, so nothing downstream depends on input order.
-fn canonical(sources: &[SourcedRecord]) -> Vec<&SourcedRecord> {
+fn canonical<'a, 'r>(sources: &'a [SourcedRecord<'r>]) -> Vec<&'a SourcedRecord<'r>> {
     let mut v: Vec<&SourcedRecord> = sources.iter().collect();
     v.sort_by(|a, b| {
         a.source
@@ -366,7 +368,10 @@ fn canonical(sources: &[SourcedRecord]) -> Vec<&SourcedRecord> {
 
 /// `records` ordered by a priority list, then most recently seen first; stable over the
 /// canonical order.
-fn by_priority<'a>(records: &[&'a SourcedRecord], list: &[String]) -> Vec<&'a SourcedRecord> {
+fn by_priority<'a, 'r>(
+    records: &[&'a SourcedRecord<'r>],
+    list: &[String],
+) -> Vec<&'a SourcedRecord<'r>> {
     let mut v = records.to_vec();
     v.sort_by_key(|r| (rank(&r.source.provider, list), Reverse(r.source.seen_at)));
     v
@@ -685,9 +690,9 @@ fn reviews(all: &[&SourcedRecord]) -> Vec<ReviewSeen> {
 }
 
 /// Status evidence: (status, when, from which record).
-fn status_evidence<'a>(
-    all: &[&'a SourcedRecord],
-) -> Vec<(ReadingStatus, Option<DateTime<Utc>>, &'a SourcedRecord)> {
+fn status_evidence<'a, 'r>(
+    all: &[&'a SourcedRecord<'r>],
+) -> Vec<(ReadingStatus, Option<DateTime<Utc>>, &'a SourcedRecord<'r>)> {
     let mut ev = Vec::new();
     for r in all {
         let rec = &r.record;

@@ -15,6 +15,7 @@
 
 use super::match_index::{MatchIndex, record_keys};
 use super::matching::{MatchCandidate, MatchOutcome, SourceKey, candidate_keys, match_record};
+use super::read_ahead::ReadAhead;
 use super::record::{Progress, Rating, ReadingStatus, SourceRecord};
 use super::resolve::{
     Edit, ManualEdits, ResolveRules, ResolvedItem, SourceKind, SourceRef, SourcedRecord, resolve,
@@ -29,6 +30,7 @@ use crate::ports::{
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::sync::Arc;
@@ -233,6 +235,26 @@ struct Incoming {
     seen_at: Option<DateTime<Utc>>,
     /// Rows of one group (an exported item) go to one item and never title-match.
     group: Option<usize>,
+    /// The row's match keys, worked out ahead (see [`read_ahead`]), else when needed.
+    keys: Option<Vec<u64>>,
+}
+
+impl Incoming {
+    fn match_keys(&self) -> Vec<u64> {
+        let (ids, title, authors) = candidate_keys(&self.record);
+        record_keys(&ids, &title, &authors, &self.provider, &self.source_key)
+    }
+}
+
+/// `rows` read on a thread of their own (see [`ReadAhead`]), or here if none can start.
+fn read_ahead<I>(rows: I) -> Box<dyn Iterator<Item = Result<Incoming, RowFailure>> + Send>
+where
+    I: Iterator<Item = Result<Incoming, RowFailure>> + Send + 'static,
+{
+    match ReadAhead::start(rows) {
+        Ok(ahead) => Box::new(ahead),
+        Err(rows) => Box::new(rows),
+    }
 }
 
 /// Rows of one provider's file on their way in.
@@ -244,12 +266,17 @@ where
     I: Iterator<Item = Result<SourceRecord, RowFailure>> + Send,
 {
     records.map(move |r| {
-        r.map(|record| Incoming {
-            provider: provider.clone(),
-            source_key: source_key(&record),
-            record,
-            seen_at: None,
-            group: None,
+        r.map(|record| {
+            let mut row = Incoming {
+                provider: provider.clone(),
+                source_key: source_key(&record),
+                record,
+                seen_at: None,
+                group: None,
+                keys: None,
+            };
+            row.keys = Some(row.match_keys());
+            row
         })
     })
 }
@@ -310,8 +337,11 @@ fn json_normal(record: &SourceRecord) -> Option<SourceRecord> {
         .and_then(|s| serde_json::from_str(&s).ok())
 }
 
+/// Whether a fresh row says what the stored one says: equal as they are (the common
+/// case, and the only one for a row met twice in one import), else once the fresh one
+/// has been through JSON as the stored one has.
 fn same_record(stored: &SourceRecord, fresh: &SourceRecord) -> bool {
-    json_normal(fresh).is_some_and(|f| &f == stored)
+    stored == fresh || json_normal(fresh).is_some_and(|f| &f == stored)
 }
 
 fn item_ref(id: i64) -> ItemRef {
@@ -363,7 +393,7 @@ impl WorkingSource {
         }
     }
 
-    fn sourced(&self) -> SourcedRecord {
+    fn sourced(&self) -> SourcedRecord<'_> {
         SourcedRecord {
             source: SourceRef {
                 kind: self.origin_kind,
@@ -371,7 +401,7 @@ impl WorkingSource {
                 provider: self.provider.clone(),
                 seen_at: self.seen_at,
             },
-            record: self.record.clone(),
+            record: Cow::Borrowed(&self.record),
         }
     }
 }
@@ -444,7 +474,7 @@ impl Library {
         records: I,
     ) -> CoreResult<ImportSummary>
     where
-        I: Iterator<Item = Result<SourceRecord, RowFailure>> + Send,
+        I: Iterator<Item = Result<SourceRecord, RowFailure>> + Send + 'static,
     {
         self.import_with_progress(user, source, records, &|_| {})
             .await
@@ -459,9 +489,9 @@ impl Library {
         progress: ProgressFn<'_>,
     ) -> CoreResult<ImportSummary>
     where
-        I: Iterator<Item = Result<SourceRecord, RowFailure>> + Send,
+        I: Iterator<Item = Result<SourceRecord, RowFailure>> + Send + 'static,
     {
-        let rows = incoming(source.provider.clone(), records);
+        let rows = read_ahead(incoming(source.provider.clone(), records));
         let (summary, _) = self.run_import(user, source, rows, progress).await?;
         Ok(summary)
     }
@@ -552,7 +582,7 @@ impl Library {
         progress: ProgressFn<'_>,
     ) -> CoreResult<ImportSummary>
     where
-        I: Iterator<Item = Result<SourceRecord, RowFailure>> + Send,
+        I: Iterator<Item = Result<SourceRecord, RowFailure>> + Send + 'static,
     {
         let b = self.batch(user, batch).await?;
         let summary = match b.state {
@@ -564,7 +594,7 @@ impl Library {
                 self.store
                     .set_batch_state(user, batch, BatchState::Running, None, self.clock.now())
                     .await?;
-                let rows = incoming(b.provider.clone(), records);
+                let rows = read_ahead(incoming(b.provider.clone(), records));
                 self.run_into_batch(user, &b, rows, progress).await?.0
             }
         };
@@ -714,7 +744,7 @@ impl Library {
         &self,
         user: UserId,
         batch: BatchId,
-        rows: Vec<Incoming>,
+        mut rows: Vec<Incoming>,
         state: &mut ImportState,
     ) -> CoreResult<()> {
         let now = self.clock.now();
@@ -741,7 +771,7 @@ impl Library {
         // Match keys of the rows that need matching, and the stored items they hit.
         let mut row_keys: Vec<Option<Vec<u64>>> = Vec::with_capacity(rows.len());
         let mut hits: BTreeSet<i64> = BTreeSet::new();
-        for r in &rows {
+        for r in &mut rows {
             if r.group.is_some() || known.contains_key(&(r.provider.clone(), r.source_key.clone()))
             {
                 row_keys.push(None);
@@ -750,8 +780,7 @@ impl Library {
             if state.index.is_none() {
                 state.index = Some(self.load_index(user).await?);
             }
-            let (ids, title, authors) = candidate_keys(&r.record);
-            let keys = record_keys(&ids, &title, &authors, &r.provider, &r.source_key);
+            let keys = r.keys.take().unwrap_or_else(|| r.match_keys());
             if let Some(index) = &state.index {
                 index.lookup(&keys, &mut hits);
             }
@@ -847,9 +876,11 @@ impl Library {
                 }
             };
 
+            // A new record is not read back before it is written, so it needs no
+            // `json_normal` (that is for comparing with stored records).
             let ws = WorkingSource {
                 stored_id: None,
-                record: json_normal(&row.record).unwrap_or(row.record),
+                record: row.record,
                 provider: row.provider,
                 source_key: row.source_key,
                 origin_kind: SourceKind::Batch,
@@ -892,24 +923,22 @@ impl Library {
         let mut write = LibraryWrite::new(now);
         write.new_items = new_items;
         write.created_by = Some(batch);
-        for (item, ws) in changed.into_values() {
+        for (item, mut ws) in changed.into_values() {
             let list = per_item.entry(item).or_default();
             if let Some(id) = ws.stored_id {
-                if let Some(slot) = list.iter_mut().find(|s| s.stored_id == Some(id)) {
-                    *slot = ws.clone();
-                }
                 write
                     .sources
-                    .push(source_write(SourceOp::Update { id }, &ws));
+                    .push(source_write(SourceOp::Update { id }, &mut ws)?);
+                if let Some(slot) = list.iter_mut().find(|s| s.stored_id == Some(id)) {
+                    *slot = ws;
+                }
             } else {
-                write.sources.push(source_write(
-                    SourceOp::Insert {
-                        item: item_ref(item),
-                        provider: ws.provider.clone(),
-                        source_key: ws.source_key.clone(),
-                    },
-                    &ws,
-                ));
+                let op = SourceOp::Insert {
+                    item: item_ref(item),
+                    provider: ws.provider.clone(),
+                    source_key: ws.source_key.clone(),
+                };
+                write.sources.push(source_write(op, &mut ws)?);
                 list.push(ws);
             }
         }
@@ -1474,6 +1503,7 @@ impl Library {
                     record: r.record.clone(),
                     seen_at: Some(r.seen_at),
                     group: Some(g),
+                    keys: None,
                 }));
             }
         }
@@ -1562,14 +1592,17 @@ fn with_id(id: ItemId, resolved: serde_json::Value) -> serde_json::Value {
     serde_json::Value::Object(map)
 }
 
-fn source_write(op: SourceOp, ws: &WorkingSource) -> SourceWrite {
-    SourceWrite {
+fn source_write(op: SourceOp, ws: &mut WorkingSource) -> CoreResult<SourceWrite> {
+    Ok(SourceWrite {
         op,
-        record: ws.record.clone(),
+        record: ws
+            .record
+            .encode()
+            .map_err(|e| CoreError::InvalidInput(format!("cannot encode a record: {e}")))?,
         origin_kind: ws.origin_kind,
         origin_id: ws.origin_id,
         seen_at: ws.seen_at,
-    }
+    })
 }
 
 /// Adds a source's match keys to an item's candidate.

@@ -11,7 +11,7 @@ use crate::error::CoreError;
 use crate::ids::{BatchId, ItemId, UserId};
 use crate::library::SourceRecord;
 use crate::library::matching::MatchCandidate;
-use crate::library::record::Rating;
+use crate::library::record::{EncodedRecord, Rating};
 use crate::library::resolve::{ManualEdits, SourceKind};
 use crate::ports::StoreResult;
 use async_trait::async_trait;
@@ -132,7 +132,8 @@ pub enum SourceOp {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceWrite {
     pub op: SourceOp,
-    pub record: SourceRecord,
+    /// The record, encoded once by the caller ([`SourceRecord::encode`]).
+    pub record: EncodedRecord,
     pub origin_kind: SourceKind,
     pub origin_id: i64,
     pub seen_at: DateTime<Utc>,
