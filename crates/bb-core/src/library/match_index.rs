@@ -11,13 +11,19 @@
 //!   [`AuthorKey::matches`] can agree) together with the title's [`blocking_key`]: a
 //!   similar title only counts with a shared author, so the author narrows the block.
 //!
+//! A block is still wide: an author with a thousand books has many titles opening with the
+//! same four letters. What an item under a block key can be is only a similar title, so
+//! each item also keeps the [`TitleShape`] of its titles, and a block hit whose titles
+//! cannot reach [`SIMILAR_TITLE_THRESHOLD`] with the record's title is dropped before
+//! anything is fetched. That keeps the candidates per row flat as the library grows.
+//!
 //! A hash collision only adds a candidate that matching then judges on its real keys.
 //!
 //! [`match_record`]: super::matching::match_record
 //! [`AuthorKey::matches`]: super::normalize::AuthorKey::matches
 
 use super::identifiers::Identifier;
-use super::matching::MatchCandidate;
+use super::matching::{MatchCandidate, SIMILAR_TITLE_THRESHOLD};
 use super::normalize::{AuthorKey, TitleKey, blocking_key, strip_leading_article};
 use std::collections::hash_map::{DefaultHasher, Entry};
 use std::collections::{BTreeSet, HashMap};
@@ -29,6 +35,89 @@ use std::hash::{Hash, Hasher};
 pub struct MatchIndex {
     first: HashMap<u64, i64>,
     more: HashMap<u64, Vec<i64>>,
+    /// The shapes of each item's titles, for judging block hits.
+    shapes: HashMap<i64, Vec<TitleShape>>,
+}
+
+/// The keys an incoming record is looked up by.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordKeys {
+    /// Identifier, source-key and title keys: every item under one is a candidate.
+    exact: Vec<u64>,
+    /// Author + title-block keys: an item under one is a candidate only when one of its
+    /// titles could be similar enough to `shape`.
+    block: Vec<u64>,
+    shape: Option<TitleShape>,
+}
+
+const BUCKETS: usize = 40;
+
+/// What Jaro-Winkler could make of a title, kept without the title: its length in
+/// characters and how often each character occurs (each letter and digit in a bucket of
+/// its own, space in one, anything else spread over three).
+///
+/// Jaro-Winkler's matching characters are equal characters, so two titles have at most as
+/// many as their counts share; with that many, and no transpositions, their Jaro score is
+/// at most `(m/|a| + m/|b| + 1) / 3`, and Winkler's bonus for a common prefix of at most 4
+/// adds at most `0.4 × (1 − jaro)`. Sharing a bucket only raises the bound, so the bound
+/// never says "too far apart" of two titles that are not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TitleShape {
+    len: u32,
+    counts: [u8; BUCKETS],
+}
+
+fn bucket(c: char) -> usize {
+    match c {
+        'a'..='z' => c as usize - 'a' as usize,
+        '0'..='9' => 26 + (c as usize - '0' as usize),
+        ' ' => 36,
+        _ => 37 + (c as usize) % 3,
+    }
+}
+
+impl TitleShape {
+    /// The shape of a folded title (as [`TitleKey::full`] holds it).
+    pub fn of(folded: &str) -> Self {
+        let mut counts = [0u8; BUCKETS];
+        let mut len = 0u32;
+        for c in folded.chars() {
+            len = len.saturating_add(1);
+            let n = &mut counts[bucket(c)];
+            *n = n.saturating_add(1);
+        }
+        Self { len, counts }
+    }
+
+    /// An upper bound on `strsim::jaro_winkler` of the two titles this describes.
+    pub fn similarity_bound(&self, other: &Self) -> f64 {
+        if self.len == 0 || other.len == 0 {
+            // Empty titles are never judged similar; claim nothing about them.
+            return 1.0;
+        }
+        let shortest = self.len.min(other.len);
+        let shared: u32 = self
+            .counts
+            .iter()
+            .zip(&other.counts)
+            .map(|(&a, &b)| match (a, b) {
+                // Both counts overflowed: only the lengths bound them.
+                (u8::MAX, u8::MAX) => shortest,
+                // One overflowed: it is at least the other, which is exact.
+                (u8::MAX, n) | (n, u8::MAX) => u32::from(n),
+                (a, b) => u32::from(a.min(b)),
+            })
+            .sum();
+        let m = f64::from(shared.min(shortest));
+        let jaro = (m / f64::from(self.len) + m / f64::from(other.len) + 1.0) / 3.0;
+        jaro + 0.4 * (1.0 - jaro)
+    }
+
+    /// Whether the two titles could be judged similar at all.
+    fn may_be_similar(&self, other: &Self) -> bool {
+        // A hair of slack for rounding: the bound must never undercut the real score.
+        self.similarity_bound(other) + 1e-9 >= SIMILAR_TITLE_THRESHOLD
+    }
 }
 
 fn hash_of(parts: &[&str]) -> u64 {
@@ -38,26 +127,31 @@ fn hash_of(parts: &[&str]) -> u64 {
     h.finish()
 }
 
-/// Keys of one title–author combination; `out` collects them.
-fn title_author_keys(title: &TitleKey, authors: &[AuthorKey], out: &mut Vec<u64>) {
+/// Keys of one title–author combination, into `exact` and `block`.
+fn title_author_keys(
+    title: &TitleKey,
+    authors: &[AuthorKey],
+    exact: &mut Vec<u64>,
+    block: &mut Vec<u64>,
+) {
     if title.is_empty() {
         return;
     }
     let main = strip_leading_article(&title.main);
     if !main.is_empty() {
-        out.push(hash_of(&["t", main]));
+        exact.push(hash_of(&["t", main]));
     }
     let full = strip_leading_article(&title.full);
     if full != main {
-        out.push(hash_of(&["t", full]));
+        exact.push(hash_of(&["t", full]));
     }
-    let block = blocking_key(title);
-    if block.is_empty() {
+    let opening = blocking_key(title);
+    if opening.is_empty() {
         return;
     }
     for a in authors.iter().filter(|a| !a.is_empty()) {
-        out.push(hash_of(&["a", &a.compact, &block]));
-        out.push(hash_of(&["n", &a.tokens.join(" "), &block]));
+        block.push(hash_of(&["a", &a.compact, &opening]));
+        block.push(hash_of(&["n", &a.tokens.join(" "), &opening]));
     }
 }
 
@@ -76,11 +170,17 @@ pub fn record_keys(
     authors: &[AuthorKey],
     provider: &str,
     source_key: &str,
-) -> Vec<u64> {
-    let mut out: Vec<u64> = ids.iter().map(identifier_key).collect();
-    out.push(source_key_hash(provider, source_key));
-    title_author_keys(title, authors, &mut out);
-    out
+) -> RecordKeys {
+    let mut exact: Vec<u64> = ids.iter().map(identifier_key).collect();
+    exact.push(source_key_hash(provider, source_key));
+    let mut block = Vec::new();
+    title_author_keys(title, authors, &mut exact, &mut block);
+    let shape = (!block.is_empty()).then(|| TitleShape::of(&title.full));
+    RecordKeys {
+        exact,
+        block,
+        shape,
+    }
 }
 
 /// The keys an item is indexed under.
@@ -89,9 +189,11 @@ pub fn candidate_keys_of(c: &MatchCandidate) -> Vec<u64> {
     for s in &c.sources {
         out.push(source_key_hash(&s.provider, &s.external_id));
     }
+    let mut block = Vec::new();
     for t in &c.titles {
-        title_author_keys(t, &c.authors, &mut out);
+        title_author_keys(t, &c.authors, &mut out, &mut block);
     }
+    out.append(&mut block);
     out
 }
 
@@ -113,20 +215,48 @@ impl MatchIndex {
     }
 
     /// Indexes `c` under `item` (which may differ from `c.item`, e.g. once a new item has
-    /// its real id).
+    /// its real id). Titles add up: `c` may know only some of the item's titles.
     pub fn add(&mut self, item: i64, c: &MatchCandidate) {
         for k in candidate_keys_of(c) {
             self.insert(k, item);
         }
+        let shapes = self.shapes.entry(item).or_default();
+        for t in c.titles.iter().filter(|t| !t.is_empty()) {
+            let shape = TitleShape::of(&t.full);
+            if !shapes.contains(&shape) {
+                shapes.push(shape);
+            }
+        }
     }
 
-    /// Adds the items under any of `keys` to `out`.
-    pub fn lookup(&self, keys: &[u64], out: &mut BTreeSet<i64>) {
-        for k in keys {
-            if let Some(i) = self.first.get(k) {
-                out.insert(*i);
-                if let Some(others) = self.more.get(k) {
-                    out.extend(others.iter().copied());
+    fn items_under(&self, key: u64) -> impl Iterator<Item = i64> + '_ {
+        let first = self.first.get(&key).copied();
+        let more = first
+            .and_then(|_| self.more.get(&key))
+            .into_iter()
+            .flatten()
+            .copied();
+        first.into_iter().chain(more)
+    }
+
+    /// Whether one of `item`'s titles could be similar enough to a title of `shape`.
+    fn may_be_similar(&self, item: i64, shape: Option<&TitleShape>) -> bool {
+        match (shape, self.shapes.get(&item)) {
+            (Some(shape), Some(titles)) => titles.iter().any(|t| t.may_be_similar(shape)),
+            // Nothing to judge by: keep it, matching will.
+            _ => true,
+        }
+    }
+
+    /// Adds the items `keys` find to `out`.
+    pub fn lookup(&self, keys: &RecordKeys, out: &mut BTreeSet<i64>) {
+        for k in &keys.exact {
+            out.extend(self.items_under(*k));
+        }
+        for k in &keys.block {
+            for item in self.items_under(*k) {
+                if !out.contains(&item) && self.may_be_similar(item, keys.shape.as_ref()) {
+                    out.insert(item);
                 }
             }
         }
@@ -237,5 +367,59 @@ mod tests {
             &mut hits,
         );
         assert_eq!(hits.into_iter().collect::<Vec<_>>(), vec![3]);
+    }
+
+    #[test]
+    fn a_block_hit_is_kept_only_when_its_title_could_be_similar() {
+        // One author, one title opening: the block is shared, the titles are not alike.
+        assert!(!finds(
+            &rec("Kalomir of River 123", &["Ted Chiang"]),
+            &rec("Kalosen of Glass 45678", &["Ted Chiang"])
+        ));
+        // A near title in the same block is still found.
+        assert!(finds(
+            &rec("Kalomir of River 123", &["Ted Chiang"]),
+            &rec("Kalomir of Rivers 123", &["Ted Chiang"])
+        ));
+        // An item is judged on every title it has: the second one is the near one.
+        let mut index = MatchIndex::default();
+        index.add(
+            7,
+            &MatchCandidate::from_records(
+                7,
+                [
+                    ("goodreads", &rec("Kalosen of Glass 45678", &["Ted Chiang"])),
+                    ("storygraph", &rec("Kalomir of River 123", &["Ted Chiang"])),
+                ],
+            ),
+        );
+        let (ids, title, authors) = candidate_keys(&rec("Kalomir of Rivers 123", &["Ted Chiang"]));
+        let mut hits = BTreeSet::new();
+        index.lookup(&record_keys(&ids, &title, &authors, "kobo", "k"), &mut hits);
+        assert!(hits.contains(&7));
+    }
+
+    #[test]
+    fn overflowing_counts_still_bound_from_above() {
+        let long = "a".repeat(300);
+        let longer = "a".repeat(400);
+        let a = TitleShape::of(&long);
+        let b = TitleShape::of(&longer);
+        assert!(a.similarity_bound(&b) >= strsim::jaro_winkler(&long, &longer));
+        let mixed = format!("{} b", "a".repeat(260));
+        let c = TitleShape::of(&mixed);
+        assert!(a.similarity_bound(&c) >= strsim::jaro_winkler(&long, &mixed));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_shape_bound_never_undercuts_jaro_winkler(
+            a in "[a-e0-2 ]{1,24}|[a-z ]{1,40}|\\PC{1,12}",
+            b in "[a-e0-2 ]{1,24}|[a-z ]{1,40}|\\PC{1,12}",
+        ) {
+            let bound = TitleShape::of(&a).similarity_bound(&TitleShape::of(&b));
+            let real = strsim::jaro_winkler(&a, &b);
+            proptest::prop_assert!(bound + 1e-9 >= real, "{a:?} {b:?}: {bound} < {real}");
+        }
     }
 }

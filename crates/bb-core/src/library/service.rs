@@ -13,7 +13,7 @@
 //! Parsers live in `bb-importers`, which core must not depend on: callers pass the rows
 //! in, converting row errors to [`RowFailure`].
 
-use super::match_index::{MatchIndex, record_keys};
+use super::match_index::{MatchIndex, RecordKeys, record_keys};
 use super::matching::{MatchCandidate, MatchOutcome, SourceKey, candidate_keys, match_record};
 use super::read_ahead::ReadAhead;
 use super::record::{Progress, Rating, ReadingStatus, SourceRecord};
@@ -236,11 +236,11 @@ struct Incoming {
     /// Rows of one group (an exported item) go to one item and never title-match.
     group: Option<usize>,
     /// The row's match keys, worked out ahead (see [`read_ahead`]), else when needed.
-    keys: Option<Vec<u64>>,
+    keys: Option<RecordKeys>,
 }
 
 impl Incoming {
-    fn match_keys(&self) -> Vec<u64> {
+    fn match_keys(&self) -> RecordKeys {
         let (ids, title, authors) = candidate_keys(&self.record);
         record_keys(&ids, &title, &authors, &self.provider, &self.source_key)
     }
@@ -769,7 +769,7 @@ impl Library {
         drop(key_list);
 
         // Match keys of the rows that need matching, and the stored items they hit.
-        let mut row_keys: Vec<Option<Vec<u64>>> = Vec::with_capacity(rows.len());
+        let mut row_keys: Vec<Option<RecordKeys>> = Vec::with_capacity(rows.len());
         let mut hits: BTreeSet<i64> = BTreeSet::new();
         for r in &mut rows {
             if r.group.is_some() || known.contains_key(&(r.provider.clone(), r.source_key.clone()))
