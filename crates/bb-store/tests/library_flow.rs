@@ -866,6 +866,153 @@ async fn rows_find_items_created_chunks_earlier_in_the_same_file() {
     .await;
 }
 
+/// A chunk is written while the next one is matched; rows that need what that write holds
+/// must see it exactly as if it had been committed first. Each case is a library of its
+/// own: one full chunk, then the rows that depend on it.
+#[tokio::test]
+async fn rows_that_need_the_chunk_still_being_written_wait_for_it() {
+    on_both("adjacent_chunks", |db| async move {
+        type Row = (u64, String, String, String);
+        let e = env(&db);
+        let chunk = bb_core::library::service::CHUNK_ROWS as u64;
+        let book = |i: u64| -> Row {
+            (
+                i,
+                format!("Book Number {i}"),
+                format!("Writer {}", i % 7),
+                isbn13(1000 + i),
+            )
+        };
+        let pre_existing: Row = (7000, "Pre Existing".into(), "Writer 9".into(), isbn13(5000));
+        // Imports, for a new user, `pre_existing` first when `pre`, then one chunk of books
+        // (row 100 another edition of `pre_existing` when `pre`) followed by `next`. Returns
+        // the summary and the sorted Goodreads ids of the item holding each id in `probe`.
+        let case = |name: &'static str, pre: bool, next: Vec<Row>, probe: Vec<u64>| {
+            let e = &e;
+            let pre_existing = pre_existing.clone();
+            async move {
+                let u = e.user(name).await;
+                if pre {
+                    e.import_bytes(u, &goodreads_csv(std::slice::from_ref(&pre_existing)))
+                        .await;
+                }
+                let mut rows: Vec<Row> = (1..=chunk).map(book).collect();
+                if pre {
+                    rows[99] = (
+                        100,
+                        pre_existing.1.clone(),
+                        pre_existing.2.clone(),
+                        pre_existing.3,
+                    );
+                }
+                rows.extend(next);
+                let s = e.import_bytes(u, &goodreads_csv(&rows)).await;
+                let items = e.items(u).await;
+                let ids_of = |item: &Value| -> Vec<String> {
+                    let mut ids: Vec<String> = item["sources"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|s| s["external_id"].as_str().unwrap().to_owned())
+                        .collect();
+                    ids.sort();
+                    ids
+                };
+                let holders: Vec<Vec<String>> = probe
+                    .iter()
+                    .map(|id| {
+                        let id = id.to_string();
+                        items
+                            .iter()
+                            .map(ids_of)
+                            .find(|ids| ids.contains(&id))
+                            .unwrap_or_else(|| panic!("{name}: no item holds {id}"))
+                    })
+                    .collect();
+                (s, items.len(), holders)
+            }
+        };
+        let last = chunk;
+
+        // An edition sharing the last row's ISBN: found by the item the write creates.
+        let (s, n, holders) = case(
+            "isbn",
+            false,
+            vec![(
+                9001,
+                "Another Edition".into(),
+                format!("Writer {}", last % 7),
+                isbn13(1000 + last),
+            )],
+            vec![9001],
+        )
+        .await;
+        assert_eq!((s.created, s.merged, s.failed), (chunk, 1, 0), "{s:?}");
+        assert_eq!(n, usize::try_from(chunk).unwrap());
+        assert_eq!(holders, [[last.to_string(), "9001".into()]]);
+
+        // The title and author of the last row, without an ISBN.
+        let (s, _, holders) = case(
+            "title",
+            false,
+            vec![(
+                9002,
+                format!("Book Number {last}"),
+                format!("Writer {}", last % 7),
+                String::new(),
+            )],
+            vec![9002],
+        )
+        .await;
+        assert_eq!((s.created, s.merged), (chunk, 1), "{s:?}");
+        assert_eq!(holders, [[last.to_string(), "9002".into()]]);
+
+        // A Goodreads id the write holds, changed: an update, not a second source.
+        let (s, _, holders) = case(
+            "same_id",
+            false,
+            vec![(
+                last,
+                format!("Book Number {last} Revised"),
+                format!("Writer {}", last % 7),
+                isbn13(1000 + last),
+            )],
+            vec![last],
+        )
+        .await;
+        assert_eq!((s.created, s.updated, s.failed), (chunk, 1, 0), "{s:?}");
+        assert_eq!(holders, [[last.to_string()]]);
+
+        // The earlier file's row, changed: its item has just gained row 100's source.
+        let (s, _, holders) = case(
+            "known",
+            true,
+            vec![(
+                7000,
+                "Pre Existing Revised".into(),
+                "Writer 9".into(),
+                isbn13(5000),
+            )],
+            vec![7000],
+        )
+        .await;
+        assert_eq!((s.created, s.merged, s.updated), (chunk - 1, 1, 1), "{s:?}");
+        assert_eq!(holders, [["100", "7000"]]);
+
+        // A third edition matched to that item: it is re-resolved with all three sources.
+        let (s, _, holders) = case(
+            "matched",
+            true,
+            vec![(9100, "Pre Existing".into(), "Writer 9".into(), isbn13(5000))],
+            vec![9100],
+        )
+        .await;
+        assert_eq!((s.created, s.merged), (chunk - 1, 2), "{s:?}");
+        assert_eq!(holders, [["100", "7000", "9100"]]);
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_queued_import_cut_short_resumes_after_the_rows_it_committed() {
     on_both("queued_import_resumes", |db| async move {

@@ -31,7 +31,7 @@ use crate::ports::{
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::Write;
 use std::sync::Arc;
 
@@ -366,6 +366,56 @@ struct ImportState {
     groups: HashMap<usize, ItemId>,
     /// Loaded on first need, then kept up to date with what the import writes.
     index: Option<MatchIndex>,
+    /// The previous chunk's write, still running while this chunk is matched.
+    pending: Option<PendingWrite>,
+    /// Rows whose chunk is committed: what progress reports.
+    committed: u64,
+}
+
+/// A spawned write that is cancelled (its transaction rolled back) if the import stops
+/// waiting for it, as it would have been had the import awaited it in place: an import
+/// dropped mid-way leaves no write behind to race the attempt that resumes it.
+#[derive(Debug)]
+struct WriteTask(tokio::task::JoinHandle<Result<Vec<ItemId>, crate::error::StoreError>>);
+
+impl Drop for WriteTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A chunk's write in flight, and what it changes: a later chunk that would read or match
+/// any of it waits for the write first ([`Library::settle`]), so every chunk still sees
+/// the library exactly as if the chunks before it had been written one after another.
+#[derive(Debug)]
+struct PendingWrite {
+    write: WriteTask,
+    /// The batch's row count once it is committed.
+    rows: u64,
+    /// The source keys it writes.
+    keys: HashSet<(String, String)>,
+    /// The items it creates (temporary ids) or changes.
+    items: BTreeSet<i64>,
+    /// Its items' match keys, under their temporary ids.
+    local: MatchIndex,
+    /// Its new exported items, by group.
+    new_groups: Vec<(usize, i64)>,
+    /// Its items' match candidates, for the import's index once their ids are known.
+    candidates: Vec<(i64, MatchCandidate)>,
+}
+
+impl PendingWrite {
+    /// Whether a chunk with these rows depends on this write before anything is read for
+    /// it: rows of an exported item (their groups map to ids it creates) or source keys it
+    /// writes.
+    fn touches_rows(&self, rows: &[Incoming]) -> bool {
+        rows.iter().any(|r| {
+            r.group.is_some()
+                || self
+                    .keys
+                    .contains(&(r.provider.clone(), r.source_key.clone()))
+        })
+    }
 }
 
 /// A source of an item as the chunk sees it.
@@ -665,8 +715,10 @@ impl Library {
     {
         let mut state = ImportState {
             counts: batch.counts,
+            committed: batch.counts.rows,
             ..ImportState::default()
         };
+        let mut reported = state.committed;
         let mut errors: Vec<RowFailure> = Vec::new();
         for _ in 0..batch.counts.rows {
             match rows.next() {
@@ -689,14 +741,22 @@ impl Library {
             }
             if chunk.len() >= CHUNK_ROWS {
                 let rows = std::mem::take(&mut chunk);
-                self.import_chunk(user, batch.id, rows, &mut state).await?;
-                progress(state.counts.rows);
+                self.chunk_or_settle(user, batch.id, rows, &mut state)
+                    .await?;
+                // Progress counts committed rows: a chunk is written while the next one
+                // is matched.
+                if state.committed > reported {
+                    reported = state.committed;
+                    progress(reported);
+                }
             }
         }
         if !chunk.is_empty() {
-            self.import_chunk(user, batch.id, chunk, &mut state).await?;
-            progress(state.counts.rows);
+            self.chunk_or_settle(user, batch.id, chunk, &mut state)
+                .await?;
         }
+        self.settle(&mut state).await?;
+        progress(state.counts.rows);
         let ImportState { counts, groups, .. } = state;
         let errors_json = serde_json::to_value(&errors)
             .map_err(|e| CoreError::InvalidInput(format!("bad row error: {e}")))?;
@@ -739,6 +799,72 @@ impl Library {
         }
     }
 
+    /// [`Self::import_chunk`], and should it fail, the write still running from the chunk
+    /// before is waited for: nothing is left writing once the import has returned. A failed
+    /// earlier write is the error to report, as this chunk read what it would have written.
+    async fn chunk_or_settle(
+        &self,
+        user: UserId,
+        batch: BatchId,
+        rows: Vec<Incoming>,
+        state: &mut ImportState,
+    ) -> CoreResult<()> {
+        let result = self.import_chunk(user, batch, rows, state).await;
+        if result.is_err() {
+            self.settle(state).await?;
+        }
+        result
+    }
+
+    /// Waits for the write in flight, if any, and takes in what it created: the real ids of
+    /// its new items go into the match index and the exported-item groups.
+    async fn settle(&self, state: &mut ImportState) -> CoreResult<()> {
+        let Some(mut p) = state.pending.take() else {
+            return Ok(());
+        };
+        let created = (&mut p.write.0).await.map_err(|e| {
+            crate::error::StoreError::Backend(format!("a library write stopped: {e}"))
+        })??;
+        state.committed = p.rows;
+        let real = |temp: i64| match item_ref(temp) {
+            ItemRef::New(n) => created.get(n).map(|id| id.0),
+            ItemRef::Existing(id) => Some(id.0),
+        };
+        for (g, temp) in p.new_groups {
+            if let Some(id) = real(temp) {
+                state.groups.insert(g, ItemId(id));
+            }
+        }
+        if let Some(index) = &mut state.index {
+            for (item, c) in &p.candidates {
+                if let Some(id) = real(*item) {
+                    index.add(id, c);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `keys` hit anything the write in flight changes: what they find there is
+    /// not in the store (or the index) yet.
+    fn hits_pending(
+        state: &ImportState,
+        keys: &[Option<RecordKeys>],
+        hits: &BTreeSet<i64>,
+    ) -> bool {
+        let Some(p) = &state.pending else {
+            return false;
+        };
+        if hits.iter().any(|i| p.items.contains(i)) {
+            return true;
+        }
+        let mut found = BTreeSet::new();
+        keys.iter().flatten().any(|k| {
+            p.local.lookup(k, &mut found);
+            !found.is_empty()
+        })
+    }
+
     #[allow(clippy::too_many_lines)] // one pass over a chunk reads best as one function
     async fn import_chunk(
         &self,
@@ -747,6 +873,13 @@ impl Library {
         mut rows: Vec<Incoming>,
         state: &mut ImportState,
     ) -> CoreResult<()> {
+        if state
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.touches_rows(&rows))
+        {
+            self.settle(state).await?;
+        }
         let now = self.clock.now();
         let key_list: Vec<(String, String)> = rows
             .iter()
@@ -767,24 +900,42 @@ impl Library {
             })
             .collect();
         drop(key_list);
+        // Known sources are not moved by the write in flight (only written when their key
+        // is in it, which was settled above), but their items' other sources may be.
+        if let Some(p) = &state.pending
+            && known.values().any(|(item, _)| p.items.contains(item))
+        {
+            self.settle(state).await?;
+        }
 
         // Match keys of the rows that need matching, and the stored items they hit.
         let mut row_keys: Vec<Option<RecordKeys>> = Vec::with_capacity(rows.len());
-        let mut hits: BTreeSet<i64> = BTreeSet::new();
         for r in &mut rows {
             if r.group.is_some() || known.contains_key(&(r.provider.clone(), r.source_key.clone()))
             {
                 row_keys.push(None);
                 continue;
             }
-            if state.index.is_none() {
-                state.index = Some(self.load_index(user).await?);
-            }
-            let keys = r.keys.take().unwrap_or_else(|| r.match_keys());
+            row_keys.push(Some(r.keys.take().unwrap_or_else(|| r.match_keys())));
+        }
+        if state.index.is_none() && row_keys.iter().any(Option::is_some) {
+            // The index is read from the store, so it must hold the write in flight.
+            self.settle(state).await?;
+            state.index = Some(self.load_index(user).await?);
+        }
+        let lookup = |state: &ImportState| {
+            let mut hits: BTreeSet<i64> = BTreeSet::new();
             if let Some(index) = &state.index {
-                index.lookup(&keys, &mut hits);
+                for keys in row_keys.iter().flatten() {
+                    index.lookup(keys, &mut hits);
+                }
             }
-            row_keys.push(Some(keys));
+            hits
+        };
+        let mut hits = lookup(state);
+        if Self::hits_pending(state, &row_keys, &hits) {
+            self.settle(state).await?;
+            hits = lookup(state);
         }
         let mut candidates: BTreeMap<i64, MatchCandidate> = BTreeMap::new();
         if !hits.is_empty() {
@@ -899,9 +1050,12 @@ impl Library {
         }
 
         if touched.is_empty() {
+            // Counts are written in order, after those of the write in flight.
+            self.settle(state).await?;
             self.store
                 .set_batch_counts(user, batch, &state.counts)
                 .await?;
+            state.committed = state.counts.rows;
             return Ok(());
         }
 
@@ -923,6 +1077,7 @@ impl Library {
         let mut write = LibraryWrite::new(now);
         write.new_items = new_items;
         write.created_by = Some(batch);
+        let keys: HashSet<(String, String)> = changed.keys().cloned().collect();
         for (item, mut ws) in changed.into_values() {
             let list = per_item.entry(item).or_default();
             if let Some(id) = ws.stored_id {
@@ -961,25 +1116,24 @@ impl Library {
         }
         write.duplicates = duplicates;
         write.batch_counts = Some((batch, state.counts));
-        let created = self.store.write_library(user, &write).await?;
-        let real = |temp: i64| match item_ref(temp) {
-            ItemRef::New(n) => created.get(n).map(|id| id.0),
-            ItemRef::Existing(id) => Some(id.0),
-        };
-        for (g, temp) in new_groups {
-            if let Some(id) = real(temp) {
-                state.groups.insert(g, ItemId(id));
-            }
-        }
-        if let Some(index) = &mut state.index {
-            for (item, c) in &candidates {
-                if touched.contains(item)
-                    && let Some(id) = real(*item)
-                {
-                    index.add(id, c);
-                }
-            }
-        }
+        // One write at a time, in chunk order; this one runs while the next chunk is read
+        // and matched.
+        self.settle(state).await?;
+        let store = Arc::clone(&self.store);
+        state.pending = Some(PendingWrite {
+            write: WriteTask(tokio::spawn(async move {
+                store.write_library(user, &write).await
+            })),
+            rows: state.counts.rows,
+            keys,
+            local,
+            new_groups,
+            candidates: candidates
+                .into_iter()
+                .filter(|(item, _)| touched.contains(item))
+                .collect(),
+            items: touched,
+        });
         Ok(())
     }
 
