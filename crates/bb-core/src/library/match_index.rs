@@ -229,6 +229,31 @@ impl MatchIndex {
         }
     }
 
+    /// Takes in `other`'s keys and title shapes, its items renamed by `id` (items it has no
+    /// id for are left out): how a chunk's own index joins the import's once the chunk's
+    /// new items have their real ids, without working their keys out again.
+    pub fn absorb(&mut self, other: MatchIndex, id: impl Fn(i64) -> Option<i64>) {
+        for (key, item) in other.first {
+            if let Some(item) = id(item) {
+                self.insert(key, item);
+            }
+        }
+        for (key, items) in other.more {
+            for item in items.into_iter().filter_map(&id) {
+                self.insert(key, item);
+            }
+        }
+        for (item, shapes) in other.shapes {
+            let Some(item) = id(item) else { continue };
+            let mine = self.shapes.entry(item).or_default();
+            for shape in shapes {
+                if !mine.contains(&shape) {
+                    mine.push(shape);
+                }
+            }
+        }
+    }
+
     fn items_under(&self, key: u64) -> impl Iterator<Item = i64> + '_ {
         let first = self.first.get(&key).copied();
         let more = first
@@ -397,6 +422,41 @@ mod tests {
         let mut hits = BTreeSet::new();
         index.lookup(&record_keys(&ids, &title, &authors, "kobo", "k"), &mut hits);
         assert!(hits.contains(&7));
+    }
+
+    #[test]
+    fn absorbing_a_chunk_index_renames_its_items_and_keeps_their_shapes() {
+        let near = rec("Kalomir of Rivers 123", &["Ted Chiang"]);
+        let far = rec("Kalosen of Glass 45678", &["Ted Chiang"]);
+        let mut chunk = MatchIndex::default();
+        chunk.add(
+            -1,
+            &MatchCandidate::from_records(
+                -1,
+                [("goodreads", &rec("Kalomir of River 123", &["Ted Chiang"]))],
+            ),
+        );
+        chunk.add(-2, &MatchCandidate::from_records(-2, [("goodreads", &far)]));
+        let mut index = MatchIndex::default();
+        // Item -2 got no id (say its write left it out): it must not come along.
+        index.absorb(chunk, |i| (i == -1).then_some(41));
+        let hits = |r: &SourceRecord| {
+            let (ids, title, authors) = candidate_keys(r);
+            let mut hits = BTreeSet::new();
+            index.lookup(&record_keys(&ids, &title, &authors, "kobo", "k"), &mut hits);
+            hits.into_iter().collect::<Vec<_>>()
+        };
+        assert_eq!(
+            hits(&near),
+            [41],
+            "found by block key, judged by the absorbed shape"
+        );
+        assert_eq!(
+            hits(&rec("Kalomir of River 123", &[])),
+            [41],
+            "found by title"
+        );
+        assert!(hits(&far).is_empty());
     }
 
     #[test]

@@ -10,6 +10,10 @@
 //! chunk is written as one transaction. So the queries per row stay constant however large
 //! the library is.
 //!
+//! That transaction runs while the next chunk is read and matched (`PendingWrite`). The
+//! next chunk waits for it (`Library::settle`) before it reads or matches anything the
+//! write holds, so the outcome is the same as writing the chunks one after another.
+//!
 //! Parsers live in `bb-importers`, which core must not depend on: callers pass the rows
 //! in, converting row errors to [`RowFailure`].
 
@@ -396,12 +400,11 @@ struct PendingWrite {
     keys: HashSet<(String, String)>,
     /// The items it creates (temporary ids) or changes.
     items: BTreeSet<i64>,
-    /// Its items' match keys, under their temporary ids.
+    /// Its items' match keys, new items under their temporary ids; the import's index
+    /// takes them in once those have real ids.
     local: MatchIndex,
     /// Its new exported items, by group.
     new_groups: Vec<(usize, i64)>,
-    /// Its items' match candidates, for the import's index once their ids are known.
-    candidates: Vec<(i64, MatchCandidate)>,
 }
 
 impl PendingWrite {
@@ -836,11 +839,7 @@ impl Library {
             }
         }
         if let Some(index) = &mut state.index {
-            for (item, c) in &p.candidates {
-                if let Some(id) = real(*item) {
-                    index.add(id, c);
-                }
-            }
+            index.absorb(p.local, real);
         }
         Ok(())
     }
@@ -1128,10 +1127,6 @@ impl Library {
             keys,
             local,
             new_groups,
-            candidates: candidates
-                .into_iter()
-                .filter(|(item, _)| touched.contains(item))
-                .collect(),
             items: touched,
         });
         Ok(())
