@@ -99,7 +99,7 @@ pub(crate) fn json_err(e: &serde_json::Error) -> StoreError {
     StoreError::Backend(format!("stored JSON is unreadable: {e}"))
 }
 
-/// The record without its raw part (stored in its own column) and the raw part.
+/// A stored record from its two columns, the mapped fields and the raw record.
 pub(crate) fn join_record(mapped: &str, raw: &str) -> Result<SourceRecord, StoreError> {
     SourceRecord::decode(mapped, raw).map_err(|e| json_err(&e))
 }

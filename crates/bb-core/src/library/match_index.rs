@@ -220,11 +220,16 @@ impl MatchIndex {
         for k in candidate_keys_of(c) {
             self.insert(k, item);
         }
-        let shapes = self.shapes.entry(item).or_default();
-        for t in c.titles.iter().filter(|t| !t.is_empty()) {
-            let shape = TitleShape::of(&t.full);
-            if !shapes.contains(&shape) {
-                shapes.push(shape);
+        let shapes = c.titles.iter().filter(|t| !t.is_empty());
+        self.add_shapes(item, shapes.map(|t| TitleShape::of(&t.full)));
+    }
+
+    /// Adds title shapes to `item`'s, each once.
+    fn add_shapes(&mut self, item: i64, shapes: impl IntoIterator<Item = TitleShape>) {
+        let mine = self.shapes.entry(item).or_default();
+        for shape in shapes {
+            if !mine.contains(&shape) {
+                mine.push(shape);
             }
         }
     }
@@ -244,12 +249,8 @@ impl MatchIndex {
             }
         }
         for (item, shapes) in other.shapes {
-            let Some(item) = id(item) else { continue };
-            let mine = self.shapes.entry(item).or_default();
-            for shape in shapes {
-                if !mine.contains(&shape) {
-                    mine.push(shape);
-                }
+            if let Some(item) = id(item) {
+                self.add_shapes(item, shapes);
             }
         }
     }
