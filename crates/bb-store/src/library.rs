@@ -25,13 +25,19 @@ pub(crate) const ROWS_PER_INSERT: usize = 100;
 /// SQLite: take the write lock when the transaction starts, so ids reserved from `MAX(id)`
 /// stay free until it commits.
 pub(crate) const BEGIN_WRITE_SQLITE: &str = "BEGIN IMMEDIATE";
-pub(crate) const RESERVE_ITEM_IDS_SQLITE: &str = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL \
-     SELECT i + 1 FROM n WHERE i < $1) \
-     SELECT (SELECT COALESCE(MAX(id), 0) FROM library_items) + i FROM n";
-/// Postgres: the identity sequence hands out ids safely under concurrency.
+/// Postgres: the identity sequences hand out ids safely under concurrency.
 pub(crate) const BEGIN_WRITE_POSTGRES: &str = "BEGIN";
-pub(crate) const RESERVE_ITEM_IDS_POSTGRES: &str =
-    "SELECT nextval(pg_get_serial_sequence('library_items', 'id')) FROM generate_series(1, $1)";
+
+/// How a backend hands out the ids of rows inserted many to a statement, so that rows
+/// referring to them can go in without reading anything back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IdSource {
+    /// One past the table's largest id (SQLite: safe as the write transaction holds the
+    /// database's write lock from its start). One row comes back, however many ids.
+    AfterMax,
+    /// The table's identity sequence (Postgres).
+    Sequence,
+}
 
 /// `(…), (…)` for `rows` rows of `cols` values each: `$1, $2, …` in order, or for SQLite
 /// anonymous `?`s, as sqlx looks up every named SQLite parameter by a linear scan of the
@@ -95,6 +101,53 @@ pub(crate) fn placeholders(from: usize, n: usize) -> String {
         .join(", ")
 }
 
+/// A source with its current version (the newest).
+pub(crate) const SOURCE_SELECT: &str = "SELECT s.id, s.item_id, s.provider, s.source_key, \
+     v.origin_kind, v.origin_id, v.record, v.raw, v.seen_at \
+     FROM item_sources s JOIN item_source_versions v ON v.id = \
+     (SELECT MAX(v2.id) FROM item_source_versions v2 WHERE v2.source_id = s.id)";
+
+// Lookups by a list of ids check the owner as `+user_id = $1`: the `+` keeps SQLite from
+// answering them through an index that starts with `user_id` (walking every item the user
+// has, once per chunk of an import) instead of by the ids, which it otherwise does without
+// statistics. For Postgres the `+` changes nothing. `lookups_by_ids_use_the_ids` checks
+// the plans.
+
+/// The match keys of `n` items, by id (`$1` = user).
+pub(crate) fn candidates_by_ids_sql(anonymous: bool, n: usize) -> String {
+    anonymous_sql(
+        anonymous,
+        format!(
+            "SELECT id, match_keys FROM library_items WHERE +user_id = $1 AND id IN ({})",
+            placeholders(2, n)
+        ),
+    )
+}
+
+/// The match keys of the items holding any of `n` lookup keys (`$1`, `$2` = user).
+pub(crate) fn candidates_by_keys_sql(anonymous: bool, n: usize) -> String {
+    anonymous_sql(
+        anonymous,
+        format!(
+            "SELECT i.id, i.match_keys FROM library_items i WHERE +i.user_id = $1 \
+             AND i.id IN (SELECT k.item_id FROM library_item_keys k \
+             WHERE k.user_id = $2 AND k.key IN ({}))",
+            placeholders(3, n)
+        ),
+    )
+}
+
+/// The current sources of `n` items (`$1` = user).
+pub(crate) fn sources_of_items_sql(anonymous: bool, n: usize) -> String {
+    anonymous_sql(
+        anonymous,
+        format!(
+            "{SOURCE_SELECT} WHERE +s.user_id = $1 AND s.item_id IN ({}) ORDER BY s.id",
+            placeholders(2, n)
+        ),
+    )
+}
+
 pub(crate) fn json_err(e: &serde_json::Error) -> StoreError {
     StoreError::Backend(format!("stored JSON is unreadable: {e}"))
 }
@@ -120,13 +173,14 @@ pub(crate) fn kind_parse(s: &str) -> SourceKind {
 }
 
 macro_rules! impl_library_store {
-    ($store:ident, $begin_write:expr, $reserve_item_ids:expr, $anonymous_params:expr) => {
+    ($store:ident, $db:ty, $begin_write:expr, $id_source:expr, $anonymous_params:expr) => {
         mod library_store {
             use super::$store;
             use crate::backend_err;
             use crate::library::{
-                IN_SLICE, ROWS_PER_INSERT, join_record, json_err, kind_parse, kind_str,
-                anonymous_sql, placeholders, values_list,
+                IN_SLICE, IdSource, ROWS_PER_INSERT, SOURCE_SELECT, anonymous_sql,
+                candidates_by_ids_sql, candidates_by_keys_sql, join_record, json_err, kind_parse,
+                kind_str, placeholders, sources_of_items_sql, values_list,
             };
             use crate::time::{from_ms, to_ms};
             use async_trait::async_trait;
@@ -147,13 +201,45 @@ macro_rules! impl_library_store {
                 backend_err(&e)
             }
 
+            /// `n` fresh ids for `table`, ascending (see [`IdSource`]).
+            async fn reserve_ids(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                table: &'static str,
+                n: usize,
+            ) -> StoreResult<Vec<i64>> {
+                let wanted = i64::try_from(n).map_err(|_| StoreError::Backend("too many rows".into()))?;
+                let ids: Vec<i64> = match $id_source {
+                    IdSource::AfterMax => {
+                        let sql = format!("SELECT COALESCE(MAX(id), 0) FROM {table}");
+                        let max: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                            .fetch_one(&mut *conn)
+                            .await
+                            .map_err(be)?;
+                        (1..=wanted).map(|i| max + i).collect()
+                    }
+                    IdSource::Sequence => {
+                        let sql = format!(
+                            "SELECT nextval(pg_get_serial_sequence('{table}', 'id')) \
+                             FROM generate_series(1, $1)"
+                        );
+                        let mut ids: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                            .bind(wanted)
+                            .fetch_all(&mut *conn)
+                            .await
+                            .map_err(be)?;
+                        ids.sort_unstable();
+                        ids
+                    }
+                };
+                if ids.len() == n {
+                    Ok(ids)
+                } else {
+                    Err(StoreError::Backend(format!("could not reserve {table} ids")))
+                }
+            }
+
             const BATCH_COLUMNS: &str = "id, user_id, format, provider, label, state, counts, \
                  errors, created_at, finished_at, undone_at";
-
-            const SOURCE_SELECT: &str = "SELECT s.id, s.item_id, s.provider, s.source_key, \
-                 v.origin_kind, v.origin_id, v.record, v.raw, v.seen_at \
-                 FROM item_sources s JOIN item_source_versions v ON v.id = \
-                 (SELECT MAX(v2.id) FROM item_source_versions v2 WHERE v2.source_id = s.id)";
 
             fn batch_from_row<R: Row>(r: &R) -> StoreResult<ImportBatch>
             where
@@ -555,12 +641,7 @@ macro_rules! impl_library_store {
                     let unique: Vec<&String> =
                         keys.iter().collect::<BTreeSet<_>>().into_iter().collect();
                     for slice in unique.chunks(IN_SLICE) {
-                        let sql = anonymous_sql($anonymous_params, format!(
-                            "SELECT i.id, i.match_keys FROM library_items i WHERE i.user_id = $1 \
-                             AND i.id IN (SELECT k.item_id FROM library_item_keys k \
-                             WHERE k.user_id = $2 AND k.key IN ({}))",
-                            placeholders(3, slice.len())
-                        ));
+                        let sql = candidates_by_keys_sql($anonymous_params, slice.len());
                         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user.0).bind(user.0);
                         for k in slice {
                             q = q.bind(k.as_str());
@@ -583,11 +664,7 @@ macro_rules! impl_library_store {
                 ) -> StoreResult<Vec<CandidateItem>> {
                     let mut found: HashMap<i64, MatchCandidate> = HashMap::new();
                     for slice in items.chunks(IN_SLICE) {
-                        let sql = anonymous_sql($anonymous_params, format!(
-                            "SELECT id, match_keys FROM library_items WHERE user_id = $1 \
-                             AND id IN ({})",
-                            placeholders(2, slice.len())
-                        ));
+                        let sql = candidates_by_ids_sql($anonymous_params, slice.len());
                         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user.0);
                         for i in slice {
                             q = q.bind(i.0);
@@ -665,11 +742,7 @@ macro_rules! impl_library_store {
                 ) -> StoreResult<Vec<StoredSource>> {
                     let mut out = Vec::new();
                     for slice in items.chunks(IN_SLICE) {
-                        let sql = anonymous_sql($anonymous_params, format!(
-                            "{SOURCE_SELECT} WHERE s.user_id = $1 AND s.item_id IN ({}) \
-                             ORDER BY s.id",
-                            placeholders(2, slice.len())
-                        ));
+                        let sql = sources_of_items_sql($anonymous_params, slice.len());
                         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user.0);
                         for i in slice {
                             q = q.bind(i.0);
@@ -747,15 +820,7 @@ macro_rules! impl_library_store {
                     // to a statement.
                     let mut created: Vec<ItemId> = Vec::with_capacity(write.new_items);
                     if write.new_items > 0 {
-                        let mut ids: Vec<i64> = sqlx::query_scalar($reserve_item_ids)
-                            .bind(i64::try_from(write.new_items).unwrap_or(i64::MAX))
-                            .fetch_all(&mut *tx)
-                            .await
-                            .map_err(be)?;
-                        if ids.len() != write.new_items {
-                            return Err(StoreError::Backend("could not reserve item ids".into()));
-                        }
-                        ids.sort_unstable();
+                        let ids = reserve_ids(&mut tx, "library_items", write.new_items).await?;
                         created = ids.into_iter().map(ItemId).collect();
                         let mut news = Vec::with_capacity(write.new_items);
                         for (n, id) in created.iter().enumerate() {
@@ -847,8 +912,8 @@ macro_rules! impl_library_store {
                         q.execute(&mut *tx).await.map_err(be)?;
                     }
 
-                    // Sources: new ones many to a statement, their ids read back by their
-                    // (provider, key), which is unique per user.
+                    // Sources: new ones get ids reserved like items, and go in many to a
+                    // statement; their versions refer to those ids.
                     let mut inserts: Vec<(i64, &str, &str)> = Vec::new();
                     for s in &write.sources {
                         if let SourceOp::Insert {
@@ -860,38 +925,33 @@ macro_rules! impl_library_store {
                             inserts.push((real(*item)?, provider.as_str(), source_key.as_str()));
                         }
                     }
-                    let mut inserted: HashMap<(String, String), i64> =
-                        HashMap::with_capacity(inserts.len());
-                    for slice in inserts.chunks(ROWS_PER_INSERT * 2) {
+                    let source_ids = if inserts.is_empty() {
+                        Vec::new()
+                    } else {
+                        reserve_ids(&mut tx, "item_sources", inserts.len()).await?
+                    };
+                    let rows: Vec<(i64, &(i64, &str, &str))> =
+                        source_ids.iter().copied().zip(&inserts).collect();
+                    for slice in rows.chunks(ROWS_PER_INSERT * 2) {
                         let sql = format!(
-                            "INSERT INTO item_sources (user_id, item_id, provider, source_key) \
-                             VALUES {} RETURNING id, provider, source_key",
-                            values_list($anonymous_params, slice.len(), 4)
+                            "INSERT INTO item_sources (id, user_id, item_id, provider, source_key) \
+                             VALUES {}",
+                            values_list($anonymous_params, slice.len(), 5)
                         );
                         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                        for (item, provider, key) in slice {
-                            q = q.bind(user.0).bind(*item).bind(*provider).bind(*key);
+                        for (id, (item, provider, key)) in slice {
+                            q = q.bind(*id).bind(user.0).bind(*item).bind(*provider).bind(*key);
                         }
-                        for r in q.fetch_all(&mut *tx).await.map_err(be)? {
-                            inserted.insert(
-                                (
-                                    r.try_get("provider").map_err(be)?,
-                                    r.try_get("source_key").map_err(be)?,
-                                ),
-                                r.try_get("id").map_err(be)?,
-                            );
-                        }
+                        q.execute(&mut *tx).await.map_err(be)?;
                     }
+                    let mut new_source_ids = source_ids.into_iter();
                     let mut versions: Vec<(i64, &SourceWrite)> =
                         Vec::with_capacity(write.sources.len());
                     for s in &write.sources {
                         let source_id = match &s.op {
-                            SourceOp::Insert {
-                                provider,
-                                source_key,
-                                ..
-                            } => *inserted
-                                .get(&(provider.clone(), source_key.clone()))
+                            // In the order they were gathered above.
+                            SourceOp::Insert { .. } => new_source_ids
+                                .next()
                                 .ok_or(StoreError::Backend("a new source has no id".into()))?,
                             SourceOp::Update { id } => {
                                 let owned: Option<i64> = sqlx::query_scalar(
@@ -1253,7 +1313,67 @@ pub(crate) use impl_library_store;
 
 #[cfg(test)]
 mod tests {
-    use super::{anonymous_sql, placeholders, values_list};
+    use super::{
+        anonymous_sql, candidates_by_ids_sql, candidates_by_keys_sql, placeholders,
+        sources_of_items_sql, values_list,
+    };
+    use sqlx::Row;
+
+    /// SQLite's plan for `sql`, one line per step, with `n` + `users` values bound.
+    async fn sqlite_plan(pool: &sqlx::SqlitePool, sql: &str, users: usize, n: usize) -> String {
+        let explain = format!("EXPLAIN QUERY PLAN {sql}");
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(explain));
+        for _ in 0..users {
+            q = q.bind(1_i64);
+        }
+        for i in 0..n {
+            q = q.bind(i64::try_from(i).unwrap());
+        }
+        let rows = q.fetch_all(pool).await.unwrap();
+        rows.iter()
+            .map(|r| r.get::<String, _>("detail"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Every chunk of an import looks items and sources up by id. Answered through an index
+    /// on `user_id` instead, each lookup walks the whole library, and an import's time
+    /// grows with the square of its size.
+    #[tokio::test]
+    async fn lookups_by_ids_use_the_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::testing::fresh_sqlite(dir.path()).await.unwrap();
+        let pool = db.sqlite.unwrap().pool().clone();
+        // As many as a chunk looks up: with a handful, SQLite prefers the ids anyway.
+        let ids = 200;
+        for (name, sql, users, by) in [
+            (
+                "candidates by ids",
+                candidates_by_ids_sql(true, ids),
+                1,
+                "library_items USING INTEGER PRIMARY KEY",
+            ),
+            (
+                "sources of items",
+                sources_of_items_sql(true, ids),
+                1,
+                "USING INDEX item_sources_item (item_id=?)",
+            ),
+            (
+                "candidates by keys",
+                candidates_by_keys_sql(true, ids),
+                2,
+                "i USING INTEGER PRIMARY KEY",
+            ),
+        ] {
+            let plan = sqlite_plan(&pool, &sql, users, ids).await;
+            assert!(plan.contains(by), "{name}: {plan}");
+            assert!(
+                !plan.contains("(user_id=?)"),
+                "{name} walks the user's rows: {plan}"
+            );
+        }
+    }
 
     #[test]
     fn sqlite_statements_get_anonymous_parameters_in_bind_order() {

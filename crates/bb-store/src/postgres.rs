@@ -40,8 +40,9 @@ impl PgStore {
 crate::ports::impl_store_ports!(PgStore);
 crate::library::impl_library_store!(
     PgStore,
+    sqlx::Postgres,
     crate::library::BEGIN_WRITE_POSTGRES,
-    crate::library::RESERVE_ITEM_IDS_POSTGRES,
+    crate::library::IdSource::Sequence,
     false
 );
 crate::jobs::impl_job_store!(PgStore, sqlx::Postgres, crate::jobs::CLAIM_POSTGRES);

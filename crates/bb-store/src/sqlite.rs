@@ -53,8 +53,9 @@ impl SqliteStore {
 crate::ports::impl_store_ports!(SqliteStore);
 crate::library::impl_library_store!(
     SqliteStore,
+    sqlx::Sqlite,
     crate::library::BEGIN_WRITE_SQLITE,
-    crate::library::RESERVE_ITEM_IDS_SQLITE,
+    crate::library::IdSource::AfterMax,
     true
 );
 crate::jobs::impl_job_store!(SqliteStore, sqlx::Sqlite, crate::jobs::CLAIM_SQLITE);
