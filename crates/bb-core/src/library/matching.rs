@@ -66,21 +66,27 @@ impl MatchCandidate {
             ..MatchCandidate::default()
         };
         for (provider, record) in records {
-            let (ids, title, authors) = candidate_keys(record);
-            c.identifiers.extend(ids);
-            if !c.titles.contains(&title) {
-                c.titles.push(title);
-            }
-            for a in authors {
-                if !c.authors.contains(&a) {
-                    c.authors.push(a);
-                }
-            }
-            if let Some(key) = SourceKey::of(record, provider) {
-                c.sources.insert(key);
-            }
+            c.add_record(provider, record, &candidate_keys(record));
         }
         c
+    }
+
+    /// Takes in the keys of one more record of the item, `keys` being its
+    /// [`candidate_keys`] (worked out once by a caller that has them already).
+    pub fn add_record(&mut self, provider: &str, record: &SourceRecord, keys: &CandidateKeys) {
+        let (ids, title, authors) = keys;
+        self.identifiers.extend(ids.iter().cloned());
+        if !self.titles.contains(title) {
+            self.titles.push(title.clone());
+        }
+        for a in authors {
+            if !self.authors.contains(a) {
+                self.authors.push(a.clone());
+            }
+        }
+        if let Some(key) = SourceKey::of(record, provider) {
+            self.sources.insert(key);
+        }
     }
 }
 
@@ -155,10 +161,14 @@ fn strong_identifiers(record: &SourceRecord) -> BTreeSet<Identifier> {
     out
 }
 
+/// What a record is matched and indexed by: its strong identifiers, title key and author
+/// keys (see [`candidate_keys`]).
+pub type CandidateKeys = (Vec<Identifier>, TitleKey, Vec<AuthorKey>);
+
 /// The keys the store needs to fetch candidates for `record` and to index it once stored:
 /// strong identifiers (ISBNs in both forms), the title key, and author keys (translators,
 /// narrators and other roles left out).
-pub fn candidate_keys(record: &SourceRecord) -> (Vec<Identifier>, TitleKey, Vec<AuthorKey>) {
+pub fn candidate_keys(record: &SourceRecord) -> CandidateKeys {
     let ids = strong_identifiers(record).into_iter().collect();
     let title = normalize_title(&record.title, record.subtitle.as_deref());
     let mut authors: Vec<AuthorKey> = Vec::new();
@@ -372,6 +382,16 @@ pub fn match_record<C: Borrow<MatchCandidate>>(
     provider: &str,
     candidates: &[C],
 ) -> MatchOutcome {
+    match_record_keyed(record, provider, &candidate_keys(record), candidates)
+}
+
+/// [`match_record`] for a caller that has the record's [`candidate_keys`] already.
+pub fn match_record_keyed<C: Borrow<MatchCandidate>>(
+    record: &SourceRecord,
+    provider: &str,
+    keys: &CandidateKeys,
+    candidates: &[C],
+) -> MatchOutcome {
     let candidates: Vec<&MatchCandidate> = candidates.iter().map(Borrow::borrow).collect();
     if let Some(key) = SourceKey::of(record, provider) {
         // Lowest id wins should the store ever hand over two holders of one key.
@@ -387,14 +407,14 @@ pub fn match_record<C: Borrow<MatchCandidate>>(
         }
     }
 
-    let (ids, title, authors) = candidate_keys(record);
-    if let Some(outcome) = match_by_identifier(&ids, &title, &authors, &candidates) {
+    let (ids, title, authors) = keys;
+    if let Some(outcome) = match_by_identifier(ids, title, authors, &candidates) {
         return outcome;
     }
 
     let mut verdicts: Vec<(i64, bool, f64, MatchReason)> = candidates
         .iter()
-        .filter_map(|c| judge_by_title(&title, &authors, c).map(|(s, sc, r)| (c.item, s, sc, r)))
+        .filter_map(|c| judge_by_title(title, authors, c).map(|(s, sc, r)| (c.item, s, sc, r)))
         .collect();
     verdicts.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.total_cmp(&a.2)).then(a.0.cmp(&b.0)));
     let same: Vec<i64> = verdicts.iter().filter(|v| v.1).map(|v| v.0).collect();

@@ -18,7 +18,9 @@
 //! in, converting row errors to [`RowFailure`].
 
 use super::match_index::{MatchIndex, RecordKeys, record_keys};
-use super::matching::{MatchCandidate, MatchOutcome, SourceKey, candidate_keys, match_record};
+use super::matching::{
+    CandidateKeys, MatchCandidate, MatchOutcome, SourceKey, candidate_keys, match_record_keyed,
+};
 use super::read_ahead::ReadAhead;
 use super::record::{Progress, Rating, ReadingStatus, SourceRecord};
 use super::resolve::{
@@ -241,12 +243,28 @@ struct Incoming {
     group: Option<usize>,
     /// The row's match keys, worked out ahead (see [`read_ahead`]), else when needed.
     keys: Option<RecordKeys>,
+    /// What they were hashed from, for matching and for the item's candidate.
+    parts: Option<CandidateKeys>,
 }
 
 impl Incoming {
-    fn match_keys(&self) -> RecordKeys {
-        let (ids, title, authors) = candidate_keys(&self.record);
-        record_keys(&ids, &title, &authors, &self.provider, &self.source_key)
+    /// Works out the row's keys, unless it has them already.
+    fn ensure_keys(&mut self) {
+        if self.keys.is_none() {
+            let parts = self
+                .parts
+                .take()
+                .unwrap_or_else(|| candidate_keys(&self.record));
+            let (ids, title, authors) = &parts;
+            self.keys = Some(record_keys(
+                ids,
+                title,
+                authors,
+                &self.provider,
+                &self.source_key,
+            ));
+            self.parts = Some(parts);
+        }
     }
 }
 
@@ -278,8 +296,9 @@ where
                 seen_at: None,
                 group: None,
                 keys: None,
+                parts: None,
             };
-            row.keys = Some(row.match_keys());
+            row.ensure_keys();
             row
         })
     })
@@ -428,6 +447,8 @@ struct WorkingSource {
     provider: String,
     source_key: String,
     record: SourceRecord,
+    /// The record's [`candidate_keys`], when the row came with them.
+    keys: Option<CandidateKeys>,
     origin_kind: SourceKind,
     origin_id: i64,
     seen_at: DateTime<Utc>,
@@ -440,6 +461,7 @@ impl WorkingSource {
             provider: s.provider,
             source_key: s.source_key,
             record: s.record,
+            keys: None,
             origin_kind: s.origin_kind,
             origin_id: s.origin_id,
             seen_at: s.seen_at,
@@ -915,7 +937,8 @@ impl Library {
                 row_keys.push(None);
                 continue;
             }
-            row_keys.push(Some(r.keys.take().unwrap_or_else(|| r.match_keys())));
+            r.ensure_keys();
+            row_keys.push(r.keys.take());
         }
         if state.index.is_none() && row_keys.iter().any(Option::is_some) {
             // The index is read from the store, so it must hold the write in flight.
@@ -953,7 +976,7 @@ impl Library {
         let mut duplicates: Vec<DuplicateWrite> = Vec::new();
         let mut new_groups: Vec<(usize, i64)> = Vec::new();
 
-        for (row, keys) in rows.into_iter().zip(row_keys) {
+        for (mut row, keys) in rows.into_iter().zip(row_keys) {
             let key = (row.provider.clone(), row.source_key.clone());
             let seen_at = row.seen_at.unwrap_or(now);
             if let Some((item, existing)) = changed.get(&key).or_else(|| known.get(&key)) {
@@ -965,6 +988,7 @@ impl Library {
                 state.counts.updated += 1;
                 let mut ws = existing.clone();
                 ws.record = json_normal(&row.record).unwrap_or(row.record);
+                ws.keys = None;
                 ws.origin_kind = SourceKind::Batch;
                 ws.origin_id = batch.0;
                 ws.seen_at = seen_at;
@@ -997,7 +1021,8 @@ impl Library {
                 local.lookup(&keys, &mut ids);
                 let cands: Vec<&MatchCandidate> =
                     ids.iter().filter_map(|i| candidates.get(i)).collect();
-                match match_record(&row.record, &row.provider, &cands) {
+                let parts = row.parts.get_or_insert_with(|| candidate_keys(&row.record));
+                match match_record_keyed(&row.record, &row.provider, parts, &cands) {
                     MatchOutcome::Same { item, .. } => {
                         state.counts.merged += 1;
                         item
@@ -1031,6 +1056,7 @@ impl Library {
             let ws = WorkingSource {
                 stored_id: None,
                 record: row.record,
+                keys: row.parts,
                 provider: row.provider,
                 source_key: row.source_key,
                 origin_kind: SourceKind::Batch,
@@ -1653,6 +1679,7 @@ impl Library {
                     seen_at: Some(r.seen_at),
                     group: Some(g),
                     keys: None,
+                    parts: None,
                 }));
             }
         }
@@ -1756,19 +1783,10 @@ fn source_write(op: SourceOp, ws: &mut WorkingSource) -> CoreResult<SourceWrite>
 
 /// Adds a source's match keys to an item's candidate.
 fn extend_candidate(c: &mut MatchCandidate, ws: &WorkingSource) {
-    let one = MatchCandidate::from_records(c.item, [(ws.provider.as_str(), &ws.record)]);
-    c.identifiers.extend(one.identifiers);
-    for t in one.titles {
-        if !c.titles.contains(&t) {
-            c.titles.push(t);
-        }
+    match &ws.keys {
+        Some(keys) => c.add_record(&ws.provider, &ws.record, keys),
+        None => c.add_record(&ws.provider, &ws.record, &candidate_keys(&ws.record)),
     }
-    for a in one.authors {
-        if !c.authors.contains(&a) {
-            c.authors.push(a);
-        }
-    }
-    c.sources.extend(one.sources);
     c.sources
         .insert(SourceKey::new(ws.provider.clone(), ws.source_key.clone()));
 }
