@@ -251,11 +251,9 @@ impl Incoming {
     /// Works out the row's keys, unless it has them already.
     fn ensure_keys(&mut self) {
         if self.keys.is_none() {
-            let parts = self
+            let (ids, title, authors) = self
                 .parts
-                .take()
-                .unwrap_or_else(|| candidate_keys(&self.record));
-            let (ids, title, authors) = &parts;
+                .get_or_insert_with(|| candidate_keys(&self.record));
             self.keys = Some(record_keys(
                 ids,
                 title,
@@ -263,7 +261,6 @@ impl Incoming {
                 &self.provider,
                 &self.source_key,
             ));
-            self.parts = Some(parts);
         }
     }
 }
