@@ -10,6 +10,7 @@ mod read_ahead;
 pub mod record;
 pub mod resolve;
 pub mod service;
+pub mod stored;
 pub mod sync;
 pub mod text;
 

@@ -188,6 +188,7 @@ pub struct Provenance<T> {
     /// When the value was asserted: the edit time, the evidence date, or when the source
     /// was seen.
     pub at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub alternatives: Vec<Alternative<T>>,
 }
 
@@ -221,9 +222,16 @@ pub struct ProvenanceMap {
     pub cover: Option<Provenance<String>>,
 }
 
+impl ProvenanceMap {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EditionSeen {
     pub provider: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
     #[serde(flatten)]
     pub edition: Edition,
@@ -305,34 +313,55 @@ pub struct SourceSummary {
     pub id: i64,
 }
 
-/// Everything the library shows for one item (the caller adds `id`).
+/// Everything the library shows for one item (the caller adds `id`). Its JSON is the form
+/// the store keeps: fields without a value are left out (a third of an item's bytes), and
+/// [`super::stored::expand_stored`] puts them back for the library view.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ResolvedItem {
     pub title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub subtitle: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub authors: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub narrators: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub translators: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub series: Vec<SeriesEntry>,
     /// Scheme (`isbn_13`, `asin`, …) to values, sorted.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub identifiers: BTreeMap<String, Vec<String>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub formats: Vec<Format>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub editions: Vec<EditionSeen>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<ReadingStatus>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub shelves: Vec<String>,
     /// Stars, 0.5–5.
-    #[serde(serialize_with = "stars")]
+    #[serde(serialize_with = "stars", skip_serializing_if = "Option::is_none")]
     pub rating: Option<Rating>,
     /// Every source's rating.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ratings: Vec<RatingSeen>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub reviews: Vec<ReviewSeen>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub reads: Vec<ReadSeen>,
     /// 0–1.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub progress: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub position: Option<Position>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub highlights: Vec<HighlightSeen>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub covers: Vec<CoverSeen>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<SourceSummary>,
+    #[serde(skip_serializing_if = "ProvenanceMap::is_empty")]
     pub provenance: ProvenanceMap,
 }
 

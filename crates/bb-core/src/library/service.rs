@@ -26,6 +26,7 @@ use super::record::{Progress, Rating, ReadingStatus, SourceRecord};
 use super::resolve::{
     Edit, ManualEdits, ResolveRules, ResolvedItem, SourceKind, SourceRef, SourcedRecord, resolve,
 };
+use super::stored::expand_stored;
 use crate::clock::Clock;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{BatchId, ItemId, UserId};
@@ -1525,8 +1526,8 @@ impl Library {
                     .unwrap_or_default(),
             }
         };
-        let a = self.store.item(user, d.a).await?.map(|i| i.resolved);
-        let b = self.store.item(user, d.b).await?.map(|i| i.resolved);
+        let a = self.store.item(user, d.a).await?.map(|i| view(i.resolved));
+        let b = self.store.item(user, d.b).await?.map(|i| view(i.resolved));
         Ok(DuplicateView {
             id: d.id,
             state: d.state,
@@ -1743,7 +1744,7 @@ impl Library {
                 let Some(item) = self.store.item(user, id).await? else {
                     continue;
                 };
-                let row = goodreads_row(&item.resolved);
+                let row = goodreads_row(&view(item.resolved));
                 let line: Vec<String> = row.iter().map(|c| csv_cell(c)).collect();
                 out.write_all(line.join(",").as_bytes()).map_err(io)?;
                 out.write_all(b"\r\n").map_err(io)?;
@@ -1753,8 +1754,16 @@ impl Library {
     }
 }
 
-/// `{"id": …}` followed by the resolved fields.
+/// The library view of a stored item: its fields, every one present
+/// ([`expand_stored`]).
+fn view(mut resolved: serde_json::Value) -> serde_json::Value {
+    expand_stored(&mut resolved);
+    resolved
+}
+
+/// `{"id": …}` followed by the resolved fields, every one present.
 fn with_id(id: ItemId, resolved: serde_json::Value) -> serde_json::Value {
+    let resolved = view(resolved);
     let mut map = serde_json::Map::new();
     map.insert("id".into(), serde_json::Value::from(id.0));
     if let serde_json::Value::Object(fields) = resolved {
