@@ -66,7 +66,14 @@ async fn sqlite_runs_in_wal_with_foreign_keys_and_busy_timeout() {
         .fetch_one(pool)
         .await
         .unwrap();
-    assert_eq!(checkpoint, 8000);
+    assert_eq!(checkpoint, 4000);
+    // A new database gets pages that fit kilobyte-sized rows (BENCHMARKS.md, session 7).
+    let page: i64 = sqlx::query_scalar("PRAGMA page_size")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(page, i64::from(bb_store::sqlite::PAGE_SIZE));
+    assert_eq!(page, 8192);
 }
 
 #[tokio::test]
