@@ -174,7 +174,7 @@ pub struct Edition {
 
 /// One book as one source describes it. Its JSON leaves out fields without a value (a
 /// store keeps one record per source and version: at 100,000 rows the empty fields were
-/// a fifth of a record); they read back as `None` or empty.
+/// over a quarter of a record); they read back as `None` or empty.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SourceRecord {
     /// The source's own id for this record (Goodreads `Book Id`, ASIN, `LibraryThing` `books_id`…),

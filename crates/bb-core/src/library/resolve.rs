@@ -314,7 +314,7 @@ pub struct SourceSummary {
 }
 
 /// Everything the library shows for one item (the caller adds `id`). Its JSON is the form
-/// the store keeps: fields without a value are left out (a third of an item's bytes), and
+/// the store keeps: fields without a value are left out (a sixth of an item's bytes), and
 /// [`super::stored::expand_stored`] puts them back for the library view.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ResolvedItem {

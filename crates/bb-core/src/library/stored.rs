@@ -3,7 +3,7 @@
 //! A [`ResolvedItem`](super::resolve::ResolvedItem) is stored as its JSON, which leaves out
 //! every field without a value: an absent subtitle, rating or progress, empty lists, an
 //! edition's unknown facts, a partial date's unknown month and day, a provenance entry's
-//! empty alternatives. In a 100,000-row import that was a quarter of each item's bytes,
+//! empty alternatives. In a 100,000-row import that was a sixth of each item's bytes,
 //! written once per item and once more per update. The library view (API, CLI, export)
 //! promises every field, so [`expand_stored`] puts the missing ones back as `null` or empty
 //! when an item is read. Items stored before the compact form already have every field and
