@@ -40,38 +40,31 @@ async fn migration_folders_carry_the_same_versions() {
     );
 }
 
+/// One setting of a pool connection, as SQLite reports it.
+async fn pragma<T>(pool: &sqlx::SqlitePool, name: &str) -> T
+where
+    T: for<'r> sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite> + Send + Unpin,
+{
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("PRAGMA {name}")))
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn sqlite_runs_in_wal_with_foreign_keys_and_busy_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let db = fresh_sqlite(dir.path()).await.unwrap();
     let pool = db.sqlite.as_ref().unwrap().pool();
-    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-        .fetch_one(pool)
-        .await
-        .unwrap();
-    assert_eq!(mode, "wal");
-    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
-        .fetch_one(pool)
-        .await
-        .unwrap();
-    assert_eq!(fk, 1);
-    let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
-        .fetch_one(pool)
-        .await
-        .unwrap();
+    assert_eq!(pragma::<String>(pool, "journal_mode").await, "wal");
+    assert_eq!(pragma::<i64>(pool, "foreign_keys").await, 1);
+    let busy: i64 = pragma(pool, "busy_timeout").await;
     assert!(busy >= 5000, "busy timeout {busy}");
     // Imports write megabytes per chunk; checkpointing at SQLite's default 1,000 pages
     // rewrote the same index pages chunk after chunk (BENCHMARKS.md, session 6).
-    let checkpoint: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
-        .fetch_one(pool)
-        .await
-        .unwrap();
-    assert_eq!(checkpoint, 4000);
+    assert_eq!(pragma::<i64>(pool, "wal_autocheckpoint").await, 4000);
     // A new database gets pages that fit kilobyte-sized rows (BENCHMARKS.md, session 7).
-    let page: i64 = sqlx::query_scalar("PRAGMA page_size")
-        .fetch_one(pool)
-        .await
-        .unwrap();
+    let page: i64 = pragma(pool, "page_size").await;
     assert_eq!(page, i64::from(bb_store::sqlite::PAGE_SIZE));
     assert_eq!(page, 8192);
 }

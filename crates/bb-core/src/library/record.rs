@@ -38,7 +38,7 @@ impl ReadingStatus {
 }
 
 /// A calendar date known to a year, a month or a day. Unknown parts are left out of its
-/// JSON (the library view puts them back as `null`: [`super::resolve::expand_stored`]).
+/// JSON (the library view puts them back as `null`: [`super::stored::expand_stored`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct PartialDate {
     pub year: i32,
