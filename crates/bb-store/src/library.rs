@@ -302,10 +302,8 @@ macro_rules! impl_library_store {
                 for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
                 for<'a> &'a str: sqlx::ColumnIndex<R>,
             {
-                let resolved: String = r.try_get("resolved").map_err(be)?;
                 Ok(StoredItem {
                     id: ItemId(r.try_get("id").map_err(be)?),
-                    resolved: serde_json::from_str(&resolved).map_err(|e| json_err(&e))?,
                     created_at: from_ms(r.try_get("created_at").map_err(be)?),
                     updated_at: from_ms(r.try_get("updated_at").map_err(be)?),
                 })
@@ -832,17 +830,16 @@ macro_rules! impl_library_store {
                         }
                         for slice in news.chunks(ROWS_PER_INSERT) {
                             let sql = format!(
-                                "INSERT INTO library_items (id, user_id, resolved, match_keys, \
-                                 sort_title, search_text, status, rating, created_by, \
-                                 created_at, updated_at) VALUES {}",
-                                values_list($anonymous_params, slice.len(), 11)
+                                "INSERT INTO library_items (id, user_id, match_keys, sort_title, \
+                                 search_text, status, rating, created_by, created_at, \
+                                 updated_at) VALUES {}",
+                                values_list($anonymous_params, slice.len(), 10)
                             );
                             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                             for (id, w) in slice {
                                 q = q
                                     .bind(*id)
                                     .bind(user.0)
-                                    .bind(w.resolved.as_str())
                                     .bind(serde_json::to_string(&w.candidate).map_err(|e| json_err(&e))?)
                                     .bind(w.sort_title.as_str())
                                     .bind(w.search_text.as_str())
@@ -872,11 +869,10 @@ macro_rules! impl_library_store {
                             let keys =
                                 serde_json::to_string(&w.candidate).map_err(|e| json_err(&e))?;
                             let done = sqlx::query(
-                                "UPDATE library_items SET resolved = $1, match_keys = $2, \
-                                 sort_title = $3, search_text = $4, status = $5, rating = $6, \
-                                 updated_at = $7 WHERE id = $8 AND user_id = $9",
+                                "UPDATE library_items SET match_keys = $1, sort_title = $2, \
+                                 search_text = $3, status = $4, rating = $5, updated_at = $6 \
+                                 WHERE id = $7 AND user_id = $8",
                             )
-                            .bind(w.resolved.as_str())
                             .bind(keys)
                             .bind(&w.sort_title)
                             .bind(&w.search_text)
@@ -1161,7 +1157,7 @@ macro_rules! impl_library_store {
                     let (filter, binds) = item_filter(query);
                     let n = binds.len();
                     let sql = format!(
-                        "SELECT i.id, i.resolved, i.created_at, i.updated_at FROM library_items i \
+                        "SELECT i.id, i.created_at, i.updated_at FROM library_items i \
                          WHERE {filter} ORDER BY i.sort_title, i.id LIMIT ${} OFFSET ${}",
                         n + 2,
                         n + 3
@@ -1200,7 +1196,7 @@ macro_rules! impl_library_store {
 
                 async fn item(&self, user: UserId, item: ItemId) -> StoreResult<Option<StoredItem>> {
                     let row = sqlx::query(
-                        "SELECT i.id, i.resolved, i.created_at, i.updated_at FROM library_items i \
+                        "SELECT i.id, i.created_at, i.updated_at FROM library_items i \
                          WHERE i.id = $1 AND i.user_id = $2",
                     )
                     .bind(item.0)

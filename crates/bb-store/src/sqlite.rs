@@ -41,7 +41,11 @@ impl SqliteStore {
             // rewriting the same index pages each time (8% of a 100k-row import's CPU); at
             // 32 MiB of WAL (emptied at each checkpoint) a page written by several chunks is
             // copied back once.
-            .pragma("wal_autocheckpoint", "4000");
+            .pragma("wal_autocheckpoint", "4000")
+            // A multi-row insert inside a transaction opens a statement journal, and SQLite
+            // keeps it in a temporary file by default: an import wrote a third of its
+            // `pwrite` calls to files in /var/tmp, one per transaction. In memory instead.
+            .pragma("temp_store", "memory");
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)

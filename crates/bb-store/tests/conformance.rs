@@ -67,6 +67,17 @@ async fn sqlite_runs_in_wal_with_foreign_keys_and_busy_timeout() {
     let page: i64 = pragma(pool, "page_size").await;
     assert_eq!(page, i64::from(bb_store::sqlite::PAGE_SIZE));
     assert_eq!(page, 8192);
+    // Statement journals (a multi-row insert inside an import's transaction opens one)
+    // stay in memory instead of a temporary file per transaction: 2 is MEMORY.
+    assert_eq!(pragma::<i64>(pool, "temp_store").await, 2);
+    // Lookup keys are their own primary key: no rowid table beside it (three b-trees per
+    // key row before, two now).
+    let keys: String =
+        sqlx::query_scalar("SELECT sql FROM sqlite_schema WHERE name = 'library_item_keys'")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert!(keys.ends_with("WITHOUT ROWID"), "{keys}");
 }
 
 #[tokio::test]

@@ -1154,3 +1154,55 @@ async fn every_item_carries_the_documented_fields_with_provenance() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn items_are_resolved_when_read_so_changed_rules_apply_to_what_is_stored() {
+    on_both("resolved_on_read", |db| async move {
+        let e = env(&db);
+        let u = e.user("reader").await;
+        let book = |id: &str, title: &str| SourceRecord {
+            external_id: Some(id.into()),
+            title: title.into(),
+            authors: vec!["Frank Herbert".into()],
+            identifiers: vec![Identifier {
+                scheme: IdScheme::Isbn13,
+                value: "9780441013593".into(),
+            }],
+            ..SourceRecord::default()
+        };
+        e.import_records(u, "goodreads", vec![book("1", "Dune")])
+            .await;
+        let sg = e
+            .import_records(u, "storygraph", vec![book("a", "Dune: Deluxe Edition")])
+            .await;
+        assert_eq!(sg.merged, 1, "{sg:?}");
+        let items = e.items(u).await;
+        assert_eq!(
+            titles(&items),
+            ["Dune"],
+            "goodreads is trusted first by default"
+        );
+        let id = ItemId(items[0]["id"].as_i64().unwrap());
+
+        // The same store read by a library that trusts StoryGraph first: nothing was
+        // re-imported or rewritten, and every read path shows StoryGraph's title.
+        let rules = ResolveRules {
+            metadata_priority: vec!["storygraph".into(), "*".into()],
+            ..ResolveRules::default()
+        };
+        let other = Library::new(db.store.clone(), e.clock.clone(), rules);
+        let items = other.all_items(u).await.unwrap();
+        assert_eq!(titles(&items), ["Dune: Deluxe Edition"]);
+        let alternatives = &items[0]["provenance"]["title"]["alternatives"];
+        assert_eq!(alternatives[0]["value"], "Dune", "{alternatives}");
+        let item = other.get_item(u, id).await.unwrap();
+        assert_eq!(item["title"], "Dune: Deluxe Edition");
+        let mut json = Vec::new();
+        other.export_json(u, &mut json).await.unwrap();
+        let json: Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(json["items"][0]["title"], "Dune: Deluxe Edition");
+        // The first library still reads it by its own rules.
+        assert_eq!(e.lib.get_item(u, id).await.unwrap()["title"], "Dune");
+    })
+    .await;
+}

@@ -313,9 +313,10 @@ pub struct SourceSummary {
     pub id: i64,
 }
 
-/// Everything the library shows for one item (the caller adds `id`). Its JSON is the form
-/// the store keeps: fields without a value are left out (a sixth of an item's bytes), and
-/// [`super::stored::expand_stored`] puts them back for the library view.
+/// Everything the library shows for one item (the caller adds `id`), resolved from its
+/// sources when it is read (nothing resolved is stored). Its JSON leaves out the fields
+/// without a value, and [`super::stored::expand_stored`] puts them back for the library
+/// view.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ResolvedItem {
     pub title: String,

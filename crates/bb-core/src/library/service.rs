@@ -1135,7 +1135,7 @@ impl Library {
             let edits = edits.get(item).cloned().unwrap_or_default();
             write
                 .items
-                .push(self.item_write(item_ref(*item), &sources, &edits)?);
+                .push(self.item_write(item_ref(*item), &sources, &edits));
         }
         write.duplicates = duplicates;
         write.batch_counts = Some((batch, state.counts));
@@ -1156,13 +1156,14 @@ impl Library {
         Ok(())
     }
 
-    /// The cached resolution and keys of an item with these sources and edits.
+    /// What the store keeps of an item with these sources and edits: match keys, lookup keys
+    /// and the fields listings filter, search and sort on.
     fn item_write(
         &self,
         item: ItemRef,
         sources: &[WorkingSource],
         edits: &ManualEdits,
-    ) -> CoreResult<ItemWrite> {
+    ) -> ItemWrite {
         let records: Vec<SourcedRecord> = sources.iter().map(WorkingSource::sourced).collect();
         let resolved = resolve(&records, edits, &self.rules);
         let mut candidate = MatchCandidate::default();
@@ -1178,45 +1179,29 @@ impl Library {
         search.extend(resolved.subtitle.clone());
         search.extend(resolved.authors.iter().cloned());
         search.extend(resolved.series.iter().map(|s| s.name.clone()));
-        let value = serde_json::to_string(&resolved)
-            .map_err(|e| CoreError::InvalidInput(format!("cannot encode an item: {e}")))?;
-        Ok(ItemWrite {
+        ItemWrite {
             item,
-            resolved: value,
             candidate,
             keys,
             sort_title: fold_search(&resolved.title),
             search_text: fold_search(&search.join(" ")),
             status: resolved.status.map(|s| s.as_str().to_owned()),
             rating: resolved.rating,
-        })
+        }
     }
 
     /// Re-resolves `items` from what the store holds now; items without sources go.
     pub(super) async fn reresolve(&self, user: UserId, items: &[ItemId]) -> CoreResult<()> {
         for slice in items.chunks(CHUNK_ROWS) {
             let mut write = LibraryWrite::new(self.clock.now());
-            let mut per_item: BTreeMap<i64, Vec<WorkingSource>> = BTreeMap::new();
-            for s in self.store.sources_of_items(user, slice).await? {
-                per_item
-                    .entry(s.item.0)
-                    .or_default()
-                    .push(WorkingSource::from_stored(s));
-            }
-            let edits: HashMap<i64, ManualEdits> = self
-                .store
-                .edits_of_items(user, slice)
-                .await?
-                .into_iter()
-                .map(|(i, e)| (i.0, e))
-                .collect();
+            let (per_item, edits) = self.current_state(user, slice).await?;
             for item in slice {
                 match per_item.get(&item.0) {
                     Some(sources) if !sources.is_empty() => {
                         let e = edits.get(&item.0).cloned().unwrap_or_default();
                         write
                             .items
-                            .push(self.item_write(ItemRef::Existing(*item), sources, &e)?);
+                            .push(self.item_write(ItemRef::Existing(*item), sources, &e));
                     }
                     _ => write.delete_items.push(*item),
                 }
@@ -1224,6 +1209,56 @@ impl Library {
             self.store.write_library(user, &write).await?;
         }
         Ok(())
+    }
+
+    /// What `ids` are made of now: each item's sources (current versions) and its manual
+    /// edits, by item id.
+    async fn current_state(
+        &self,
+        user: UserId,
+        ids: &[ItemId],
+    ) -> CoreResult<(HashMap<i64, Vec<WorkingSource>>, HashMap<i64, ManualEdits>)> {
+        let mut per_item: HashMap<i64, Vec<WorkingSource>> = HashMap::new();
+        for s in self.store.sources_of_items(user, ids).await? {
+            per_item
+                .entry(s.item.0)
+                .or_default()
+                .push(WorkingSource::from_stored(s));
+        }
+        let edits = self
+            .store
+            .edits_of_items(user, ids)
+            .await?
+            .into_iter()
+            .map(|(i, e)| (i.0, e))
+            .collect();
+        Ok((per_item, edits))
+    }
+
+    /// The library view of each of `ids` that exists, in the order given: `{"id", …}` and
+    /// the item resolved from its sources' current records and its manual edits, under
+    /// the rules in force now. Nothing resolved is stored; an item is resolved when it is
+    /// read (a page, an item, an export chunk: one query for all their sources).
+    async fn views(
+        &self,
+        user: UserId,
+        ids: &[ItemId],
+    ) -> CoreResult<Vec<(ItemId, serde_json::Value)>> {
+        let (mut per_item, mut edits) = self.current_state(user, ids).await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            // An item always has a source: the last one withdrawn takes the item with it.
+            let Some(sources) = per_item.remove(&id.0) else {
+                continue;
+            };
+            let records: Vec<SourcedRecord> = sources.iter().map(WorkingSource::sourced).collect();
+            let e = edits.remove(&id.0).unwrap_or_default();
+            let resolved = resolve(&records, &e, &self.rules);
+            let value = serde_json::to_value(&resolved)
+                .map_err(|e| CoreError::InvalidInput(format!("cannot encode an item: {e}")))?;
+            out.push((*id, with_id(*id, value)));
+        }
+        Ok(out)
     }
 
     pub async fn batches(&self, user: UserId) -> CoreResult<Vec<ImportBatch>> {
@@ -1272,12 +1307,18 @@ impl Library {
             limit: per_page,
         };
         let total = self.store.count_items(user, &query).await?;
-        let items = self
+        let ids: Vec<ItemId> = self
             .store
             .list_items(user, &query)
             .await?
             .into_iter()
-            .map(|i| with_id(i.id, i.resolved))
+            .map(|i| i.id)
+            .collect();
+        let items = self
+            .views(user, &ids)
+            .await?
+            .into_iter()
+            .map(|(_, v)| v)
             .collect();
         Ok(ItemPage {
             items,
@@ -1313,10 +1354,10 @@ impl Library {
 
     /// One item with its manual edits.
     pub async fn get_item(&self, user: UserId, item: ItemId) -> CoreResult<serde_json::Value> {
-        let stored = self
-            .store
-            .item(user, item)
+        let (_, mut value) = self
+            .views(user, &[item])
             .await?
+            .pop()
             .ok_or(CoreError::NotFound("item"))?;
         let edits = self
             .store
@@ -1326,7 +1367,6 @@ impl Library {
             .next()
             .map(|(_, e)| e)
             .unwrap_or_default();
-        let mut value = with_id(stored.id, stored.resolved);
         if let Some(obj) = value.as_object_mut() {
             obj.insert(
                 "edits".into(),
@@ -1366,7 +1406,7 @@ impl Library {
         let mut write = LibraryWrite::new(now);
         write
             .items
-            .push(self.item_write(ItemRef::Existing(item), &sources, &edits)?);
+            .push(self.item_write(ItemRef::Existing(item), &sources, &edits));
         write.edits.push((ItemRef::Existing(item), edits));
         self.store.write_library(user, &write).await?;
         self.get_item(user, item).await
@@ -1413,7 +1453,7 @@ impl Library {
         }
         write
             .items
-            .push(self.item_write(ItemRef::Existing(into), &sources, &edits)?);
+            .push(self.item_write(ItemRef::Existing(into), &sources, &edits));
         write.edits.push((ItemRef::Existing(into), edits));
         write.delete_items.push(from);
         self.store.write_library(user, &write).await?;
@@ -1463,10 +1503,10 @@ impl Library {
         let out: Vec<WorkingSource> = out.into_iter().map(WorkingSource::from_stored).collect();
         write
             .items
-            .push(self.item_write(ItemRef::Existing(item), &stay, &edits)?);
+            .push(self.item_write(ItemRef::Existing(item), &stay, &edits));
         write
             .items
-            .push(self.item_write(ItemRef::New(0), &out, &ManualEdits::default())?);
+            .push(self.item_write(ItemRef::New(0), &out, &ManualEdits::default()));
         write
             .never_merge
             .push((ItemRef::Existing(item), ItemRef::New(0)));
@@ -1526,8 +1566,10 @@ impl Library {
                     .unwrap_or_default(),
             }
         };
-        let a = self.store.item(user, d.a).await?.map(|i| view(i.resolved));
-        let b = self.store.item(user, d.b).await?.map(|i| view(i.resolved));
+        let mut views: HashMap<ItemId, serde_json::Value> =
+            self.views(user, &[d.a, d.b]).await?.into_iter().collect();
+        let a = views.remove(&d.a);
+        let b = views.remove(&d.b);
         Ok(DuplicateView {
             id: d.id,
             state: d.state,
@@ -1605,11 +1647,7 @@ impl Library {
                 .into_iter()
                 .map(|(i, e)| (i.0, e))
                 .collect();
-            for id in ids {
-                let Some(item) = self.store.item(user, id).await? else {
-                    continue;
-                };
-                let mut value = with_id(id, item.resolved);
+            for (id, mut value) in self.views(user, &ids).await? {
                 if let Some(obj) = value.as_object_mut() {
                     obj.insert(
                         "edits".into(),
@@ -1740,11 +1778,8 @@ impl Library {
                 break;
             };
             after = Some(last);
-            for id in ids {
-                let Some(item) = self.store.item(user, id).await? else {
-                    continue;
-                };
-                let row = goodreads_row(&view(item.resolved));
+            for (_, item) in self.views(user, &ids).await? {
+                let row = goodreads_row(&item);
                 let line: Vec<String> = row.iter().map(|c| csv_cell(c)).collect();
                 out.write_all(line.join(",").as_bytes()).map_err(io)?;
                 out.write_all(b"\r\n").map_err(io)?;
@@ -1754,16 +1789,9 @@ impl Library {
     }
 }
 
-/// The library view of a stored item: its fields, every one present
-/// ([`expand_stored`]).
-fn view(mut resolved: serde_json::Value) -> serde_json::Value {
+/// `{"id": …}` followed by the resolved fields, every one present ([`expand_stored`]).
+fn with_id(id: ItemId, mut resolved: serde_json::Value) -> serde_json::Value {
     expand_stored(&mut resolved);
-    resolved
-}
-
-/// `{"id": …}` followed by the resolved fields, every one present.
-fn with_id(id: ItemId, resolved: serde_json::Value) -> serde_json::Value {
-    let resolved = view(resolved);
     let mut map = serde_json::Map::new();
     map.insert("id".into(), serde_json::Value::from(id.0));
     if let serde_json::Value::Object(fields) = resolved {

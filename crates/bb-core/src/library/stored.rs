@@ -1,13 +1,12 @@
-//! The stored form of a resolved item and the library view built from it.
+//! The compact JSON of a resolved item and the library view built from it.
 //!
-//! A [`ResolvedItem`](super::resolve::ResolvedItem) is stored as its JSON, which leaves out
-//! every field without a value: an absent subtitle, rating or progress, empty lists, an
-//! edition's unknown facts, a partial date's unknown month and day, a provenance entry's
-//! empty alternatives. In a 100,000-row import that was a sixth of each item's bytes,
-//! written once per item and once more per update. The library view (API, CLI, export)
-//! promises every field, so [`expand_stored`] puts the missing ones back as `null` or empty
-//! when an item is read. Items stored before the compact form already have every field and
-//! pass through unchanged.
+//! A [`ResolvedItem`](super::resolve::ResolvedItem) serialises without the fields that have
+//! no value: an absent subtitle, rating or progress, empty lists, an edition's unknown
+//! facts, a partial date's unknown month and day, a provenance entry's empty alternatives.
+//! The mapped records the store keeps ([`super::SourceRecord`]) leave them out the same way.
+//! The library view (API, CLI, export) promises every field, so [`expand_stored`] puts the
+//! missing ones back as `null` or empty when an item is read and resolved. A value that
+//! already has every field passes through unchanged.
 
 use serde_json::{Map, Value};
 

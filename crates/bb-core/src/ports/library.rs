@@ -1,6 +1,6 @@
 //! The library's storage port: import batches, item sources with their per-batch versions,
-//! items with their cached resolution and lookup keys, manual edits, never-merge pairs and
-//! possible duplicates.
+//! items with their match keys and lookup keys (an item is resolved from its sources when
+//! read), manual edits, never-merge pairs and possible duplicates.
 //!
 //! The store keeps no merge logic: `library::service` decides, and hands the store one
 //! [`LibraryWrite`] per chunk of an import so each chunk is one transaction. Each item
@@ -139,12 +139,12 @@ pub struct SourceWrite {
     pub seen_at: DateTime<Utc>,
 }
 
-/// The cached resolution and index keys of one item.
+/// What the store keeps of one item's resolution: its match keys and what listings
+/// filter, search and sort on. The resolved item itself is not stored; it is resolved from
+/// the item's sources when read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ItemWrite {
     pub item: ItemRef,
-    /// The `ResolvedItem` as JSON text (without `id`), encoded once by the caller.
-    pub resolved: String,
     pub candidate: MatchCandidate,
     /// Lookup keys (see [`crate::library::service::index_keys`]).
     pub keys: Vec<String>,
@@ -254,11 +254,10 @@ pub struct ItemQuery {
     pub limit: u64,
 }
 
-/// One item as listed: its id and cached resolution.
+/// One item as listed (its fields are resolved from its sources when read).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredItem {
     pub id: ItemId,
-    pub resolved: serde_json::Value,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
