@@ -103,9 +103,10 @@ pub(crate) fn placeholders(from: usize, n: usize) -> String {
 
 /// A source with its current version (the newest).
 pub(crate) const SOURCE_SELECT: &str = "SELECT s.id, s.item_id, s.provider, s.source_key, \
-     v.origin_kind, v.origin_id, v.record, v.raw, v.seen_at \
+     v.origin_kind, v.origin_id, v.record, v.raw, c.columns AS raw_columns, v.seen_at \
      FROM item_sources s JOIN item_source_versions v ON v.id = \
-     (SELECT MAX(v2.id) FROM item_source_versions v2 WHERE v2.source_id = s.id)";
+     (SELECT MAX(v2.id) FROM item_source_versions v2 WHERE v2.source_id = s.id) \
+     LEFT JOIN raw_columns c ON c.id = v.raw_columns";
 
 // Lookups by a list of ids check the owner as `+user_id = $1`: the `+` keeps SQLite from
 // answering them through an index that starts with `user_id` (walking every item the user
@@ -152,9 +153,14 @@ pub(crate) fn json_err(e: &serde_json::Error) -> StoreError {
     StoreError::Backend(format!("stored JSON is unreadable: {e}"))
 }
 
-/// A stored record from its two columns, the mapped fields and the raw record.
-pub(crate) fn join_record(mapped: &str, raw: &str) -> Result<SourceRecord, StoreError> {
-    SourceRecord::decode(mapped, raw).map_err(|e| json_err(&e))
+/// A stored record from its columns: the mapped fields, the raw record and, for a flat
+/// row, its column names.
+pub(crate) fn join_record(
+    mapped: &str,
+    raw: &str,
+    columns: Option<&str>,
+) -> Result<SourceRecord, StoreError> {
+    SourceRecord::decode(mapped, raw, columns).map_err(|e| json_err(&e))
 }
 
 pub(crate) fn kind_str(kind: SourceKind) -> &'static str {
@@ -283,13 +289,14 @@ macro_rules! impl_library_store {
             {
                 let record: String = r.try_get("record").map_err(be)?;
                 let raw: String = r.try_get("raw").map_err(be)?;
+                let columns: Option<String> = r.try_get("raw_columns").map_err(be)?;
                 let kind: String = r.try_get("origin_kind").map_err(be)?;
                 Ok(StoredSource {
                     id: r.try_get("id").map_err(be)?,
                     item: ItemId(r.try_get("item_id").map_err(be)?),
                     provider: r.try_get("provider").map_err(be)?,
                     source_key: r.try_get("source_key").map_err(be)?,
-                    record: join_record(&record, &raw)?,
+                    record: join_record(&record, &raw, columns.as_deref())?,
                     origin_kind: kind_parse(&kind),
                     origin_id: r.try_get("origin_id").map_err(be)?,
                     seen_at: from_ms(r.try_get("seen_at").map_err(be)?),
@@ -963,11 +970,40 @@ macro_rules! impl_library_store {
                         };
                         versions.push((source_id, s));
                     }
+                    // A flat row's column names are kept once per user (most chunks have
+                    // one set of them, found or added here).
+                    let mut column_ids: HashMap<&str, i64> = HashMap::new();
+                    for (_, s) in &versions {
+                        let Some(columns) = s.record.columns.as_deref() else {
+                            continue;
+                        };
+                        if column_ids.contains_key(columns) {
+                            continue;
+                        }
+                        sqlx::query(
+                            "INSERT INTO raw_columns (user_id, columns) VALUES ($1, $2) \
+                             ON CONFLICT (user_id, columns) DO NOTHING",
+                        )
+                        .bind(user.0)
+                        .bind(columns)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(be)?;
+                        let id: i64 = sqlx::query_scalar(
+                            "SELECT id FROM raw_columns WHERE user_id = $1 AND columns = $2",
+                        )
+                        .bind(user.0)
+                        .bind(columns)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(be)?;
+                        column_ids.insert(columns, id);
+                    }
                     for slice in versions.chunks(ROWS_PER_INSERT) {
                         let sql = format!(
                             "INSERT INTO item_source_versions (source_id, origin_kind, origin_id, \
-                             record, raw, seen_at) VALUES {}",
-                            values_list($anonymous_params, slice.len(), 6)
+                             record, raw, raw_columns, seen_at) VALUES {}",
+                            values_list($anonymous_params, slice.len(), 7)
                         );
                         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                         for (source_id, s) in slice {
@@ -977,6 +1013,12 @@ macro_rules! impl_library_store {
                                 .bind(s.origin_id)
                                 .bind(s.record.mapped.as_str())
                                 .bind(s.record.raw.as_str())
+                                .bind(
+                                    s.record
+                                        .columns
+                                        .as_deref()
+                                        .and_then(|c| column_ids.get(c).copied()),
+                                )
                                 .bind(to_ms(s.seen_at));
                         }
                         q.execute(&mut *tx).await.map_err(be)?;

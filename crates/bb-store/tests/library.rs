@@ -451,3 +451,71 @@ async fn the_rating_migration_fills_in_items_resolved_before_it() {
         check_rating_backfill!(bb_store::PgStore, &url);
     }
 }
+
+/// One scalar from whichever backend `db` is.
+async fn scalar(db: &bb_store::testing::TestDb, sql: &'static str) -> i64 {
+    match (&db.sqlite, &db.postgres) {
+        (Some(s), _) => sqlx::query_scalar(sql).fetch_one(s.pool()).await.unwrap(),
+        (_, Some(p)) => sqlx::query_scalar(sql).fetch_one(p.pool()).await.unwrap(),
+        _ => unreachable!("a test database is one of the two"),
+    }
+}
+
+#[tokio::test]
+async fn a_flat_rows_columns_are_kept_once_per_user_and_read_back_whole() {
+    on_both("flat_row_columns", |db| async move {
+        let s = db.store.clone();
+        let alice = user(&s, "alice").await;
+        let bob = user(&s, "bob").await;
+        let row = |id: &str, title: &str| SourceRecord {
+            external_id: Some(id.into()),
+            title: title.into(),
+            raw: serde_json::json!({"Book Id": id, "Title": title, "My Review": ""}),
+            ..SourceRecord::default()
+        };
+        let write = |first: usize, titles: &[&str]| {
+            let mut w = LibraryWrite::new(t0());
+            w.new_items = titles.len();
+            for (n, title) in titles.iter().enumerate() {
+                let key = (first + n).to_string();
+                w.items.push(item_write(ItemRef::New(n), title, &[]));
+                w.sources
+                    .push(insert(ItemRef::New(n), &key, row(&key, title), 1));
+            }
+            w
+        };
+        // Two writes (two chunks of an import) of rows with the same columns, and another
+        // user's: one set of column names per user.
+        let mut ids = s
+            .write_library(alice, &write(1, &["Dune", "Emma"]))
+            .await
+            .unwrap();
+        ids.extend(s.write_library(alice, &write(3, &["Ubik"])).await.unwrap());
+        s.write_library(bob, &write(1, &["Dune"])).await.unwrap();
+        assert_eq!(scalar(&db, "SELECT COUNT(*) FROM raw_columns").await, 2);
+        assert_eq!(
+            scalar(
+                &db,
+                "SELECT COUNT(*) FROM item_source_versions WHERE raw_columns IS NOT NULL \
+                 AND raw NOT LIKE '%Title%'"
+            )
+            .await,
+            4,
+            "each version keeps only its values"
+        );
+
+        // Read back as received, header -> value, the empty cell included.
+        let sources = s.sources_of_items(alice, &ids).await.unwrap();
+        let records: Vec<&SourceRecord> = sources.iter().map(|x| &x.record).collect();
+        assert_eq!(
+            records,
+            [&row("1", "Dune"), &row("2", "Emma"), &row("3", "Ubik")]
+        );
+
+        // Deleting an account takes its column names with its library.
+        assert!(s.delete_user(bob).await.unwrap());
+        assert_eq!(scalar(&db, "SELECT COUNT(*) FROM raw_columns").await, 1);
+        assert_eq!(s.sources_of_items(alice, &ids).await.unwrap().len(), 3);
+    })
+    .await;
+}

@@ -260,11 +260,13 @@ async fn a_kobo_database_uploads_over_http_and_its_tokens_stay_out() {
 
     // Nothing from the device's `user` table reaches the database.
     for pool in [&app.pool, &big.pool] {
-        let dump: Vec<String> =
-            sqlx::query_scalar("SELECT record || raw FROM item_source_versions")
-                .fetch_all(pool)
-                .await
-                .unwrap();
+        let dump: Vec<String> = sqlx::query_scalar(
+            "SELECT record || raw FROM item_source_versions \
+                 UNION ALL SELECT columns FROM raw_columns",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap();
         let all = dump.concat() + &library.body.to_string();
         for secret in [
             "FAKE-AUTH-TOKEN-abc",

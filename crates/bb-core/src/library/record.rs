@@ -230,22 +230,55 @@ pub struct SourceRecord {
 
 impl SourceRecord {
     /// The record as the store keeps it: the mapped fields as JSON, and the raw record as
-    /// received as JSON, apart. The raw value is moved out while the mapped fields are
-    /// written and put back after, so neither part is copied.
+    /// received as JSON, apart. A raw record that is a flat row (every value a string, as a
+    /// CSV row's header→value object is) is split into its values and its column names,
+    /// which the store keeps once for every row that shares them: a 31-column Goodreads
+    /// row repeated its header in each version, more than half of its bytes. The raw value
+    /// is moved out while the mapped fields are written and put back after, so neither
+    /// part is copied.
     pub fn encode(&mut self) -> serde_json::Result<EncodedRecord> {
         let raw = std::mem::take(&mut self.raw);
         let mapped = serde_json::to_string(self);
         self.raw = raw;
+        let (raw, columns) = match &self.raw {
+            serde_json::Value::Object(row)
+                if !row.is_empty() && row.values().all(serde_json::Value::is_string) =>
+            {
+                let values: Vec<&serde_json::Value> = row.values().collect();
+                let names: Vec<&String> = row.keys().collect();
+                (
+                    serde_json::to_string(&values)?,
+                    Some(serde_json::to_string(&names)?),
+                )
+            }
+            other => (serde_json::to_string(other)?, None),
+        };
         Ok(EncodedRecord {
             mapped: mapped?,
-            raw: serde_json::to_string(&self.raw)?,
+            raw,
+            columns,
         })
     }
 
-    /// The inverse of [`SourceRecord::encode`].
-    pub fn decode(mapped: &str, raw: &str) -> serde_json::Result<Self> {
+    /// The inverse of [`SourceRecord::encode`]: `columns` are the flat row's column names
+    /// when the raw record was split.
+    pub fn decode(mapped: &str, raw: &str, columns: Option<&str>) -> serde_json::Result<Self> {
         let mut record: SourceRecord = serde_json::from_str(mapped)?;
-        record.raw = serde_json::from_str(raw)?;
+        record.raw = match columns {
+            None => serde_json::from_str(raw)?,
+            Some(columns) => {
+                let names: Vec<String> = serde_json::from_str(columns)?;
+                let values: Vec<serde_json::Value> = serde_json::from_str(raw)?;
+                if names.len() != values.len() {
+                    return Err(serde::de::Error::custom(format!(
+                        "a raw row has {} values for {} columns",
+                        values.len(),
+                        names.len()
+                    )));
+                }
+                serde_json::Value::Object(names.into_iter().zip(values).collect())
+            }
+        };
         Ok(record)
     }
 }
@@ -254,7 +287,10 @@ impl SourceRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EncodedRecord {
     pub mapped: String,
+    /// The raw record's JSON; with `columns`, the JSON array of a flat row's values.
     pub raw: String,
+    /// A flat row's column names, a JSON array in the order of `raw`'s values.
+    pub columns: Option<String>,
 }
 
 #[cfg(test)]
@@ -282,8 +318,13 @@ mod tests {
         let e = r.encode().unwrap();
         assert_eq!(r, before, "encoding gives the raw record back");
         assert!(!e.mapped.contains("My Rating"), "{}", e.mapped);
-        assert_eq!(e.raw, r#"{"My Rating":"4.5","Title":"Dune"}"#);
-        assert_eq!(SourceRecord::decode(&e.mapped, &e.raw).unwrap(), before);
+        // A flat row: its values, and its column names apart (the store keeps those once).
+        assert_eq!(e.raw, r#"["4.5","Dune"]"#);
+        assert_eq!(e.columns.as_deref(), Some(r#"["My Rating","Title"]"#));
+        assert_eq!(
+            SourceRecord::decode(&e.mapped, &e.raw, e.columns.as_deref()).unwrap(),
+            before
+        );
         // Records stored before the raw part was left out of the mapped JSON still read.
         let old = serde_json::to_string(&SourceRecord {
             raw: serde_json::Value::Null,
@@ -292,7 +333,46 @@ mod tests {
         .unwrap()
         .replace("\"title\"", "\"raw\":null,\"title\"");
         assert!(old.contains("\"raw\":null"));
-        assert_eq!(SourceRecord::decode(&old, &e.raw).unwrap(), before);
+        assert_eq!(
+            SourceRecord::decode(&old, &e.raw, e.columns.as_deref()).unwrap(),
+            before
+        );
+        // Raw rows stored whole (before columns were kept apart) read back the same.
+        let whole = r#"{"My Rating":"4.5","Title":"Dune"}"#;
+        assert_eq!(
+            SourceRecord::decode(&e.mapped, whole, None).unwrap(),
+            before
+        );
+    }
+
+    /// Only a flat row is split: an API item with nested values, a number or an empty object
+    /// is kept whole, and a row whose values do not fit its columns is an error, not a
+    /// shorter record.
+    #[test]
+    fn only_flat_rows_are_split_and_a_mismatched_row_is_refused() {
+        for raw in [
+            serde_json::json!({"asin": "B002V0QK4C", "authors": [{"name": "Frank Herbert"}]}),
+            serde_json::json!({"Title": "Dune", "n": 1}),
+            serde_json::json!({}),
+            serde_json::json!(["Dune"]),
+        ] {
+            let mut r = SourceRecord {
+                title: "Dune".into(),
+                raw: raw.clone(),
+                ..SourceRecord::default()
+            };
+            let e = r.encode().unwrap();
+            assert_eq!(e.columns, None, "{raw}");
+            assert_eq!(e.raw, raw.to_string());
+            assert_eq!(
+                SourceRecord::decode(&e.mapped, &e.raw, None).unwrap().raw,
+                raw
+            );
+        }
+        let mapped = r#"{"title":"Dune"}"#;
+        let err =
+            SourceRecord::decode(mapped, r#"["Dune"]"#, Some(r#"["Title","Author"]"#)).unwrap_err();
+        assert!(err.to_string().contains("1 values for 2 columns"), "{err}");
     }
 
     /// Fields without a value are left out of the stored JSON, and records stored with every
@@ -316,16 +396,16 @@ mod tests {
             e.mapped,
             r#"{"title":"Dune","edition":{"published":{"year":1965}}}"#
         );
-        assert_eq!(SourceRecord::decode(&e.mapped, "null").unwrap(), r);
+        assert_eq!(SourceRecord::decode(&e.mapped, "null", None).unwrap(), r);
         let full = r#"{"external_id":null,"title":"Dune","subtitle":null,"authors":[],
             "narrators":[],"translators":[],"series":[],"identifiers":[],"formats":[],
             "edition":{"publisher":null,"published":{"year":1965,"month":null,"day":null},
             "pages":null,"language":null,"binding":null,"runtime_secs":null},"status":null,
             "status_at":null,"shelves":[],"rating":null,"review":null,"reads":[],
             "progress":null,"highlights":[],"covers":[],"added_at":null}"#;
-        assert_eq!(SourceRecord::decode(full, "null").unwrap(), r);
+        assert_eq!(SourceRecord::decode(full, "null", None).unwrap(), r);
         // A record still needs its title.
-        assert!(SourceRecord::decode(r#"{"authors":["Frank Herbert"]}"#, "null").is_err());
+        assert!(SourceRecord::decode(r#"{"authors":["Frank Herbert"]}"#, "null", None).is_err());
     }
 
     #[test]
