@@ -1251,14 +1251,24 @@ impl Library {
             let Some(sources) = per_item.remove(&id.0) else {
                 continue;
             };
-            let records: Vec<SourcedRecord> = sources.iter().map(WorkingSource::sourced).collect();
             let e = edits.remove(&id.0).unwrap_or_default();
-            let resolved = resolve(&records, &e, &self.rules);
-            let value = serde_json::to_value(&resolved)
-                .map_err(|e| CoreError::InvalidInput(format!("cannot encode an item: {e}")))?;
-            out.push((*id, with_id(*id, value)));
+            out.push((*id, self.view(*id, &sources, &e)?));
         }
         Ok(out)
+    }
+
+    /// One item's library view, `{"id", …}`, resolved from these sources and edits.
+    fn view(
+        &self,
+        id: ItemId,
+        sources: &[WorkingSource],
+        edits: &ManualEdits,
+    ) -> CoreResult<serde_json::Value> {
+        let records: Vec<SourcedRecord> = sources.iter().map(WorkingSource::sourced).collect();
+        let resolved = resolve(&records, edits, &self.rules);
+        let value = serde_json::to_value(&resolved)
+            .map_err(|e| CoreError::InvalidInput(format!("cannot encode an item: {e}")))?;
+        Ok(with_id(id, value))
     }
 
     pub async fn batches(&self, user: UserId) -> CoreResult<Vec<ImportBatch>> {
@@ -1354,19 +1364,12 @@ impl Library {
 
     /// One item with its manual edits.
     pub async fn get_item(&self, user: UserId, item: ItemId) -> CoreResult<serde_json::Value> {
-        let (_, mut value) = self
-            .views(user, &[item])
-            .await?
-            .pop()
+        let (mut per_item, mut edits) = self.current_state(user, &[item]).await?;
+        let sources = per_item
+            .remove(&item.0)
             .ok_or(CoreError::NotFound("item"))?;
-        let edits = self
-            .store
-            .edits_of_items(user, &[item])
-            .await?
-            .into_iter()
-            .next()
-            .map(|(_, e)| e)
-            .unwrap_or_default();
+        let edits = edits.remove(&item.0).unwrap_or_default();
+        let mut value = self.view(item, &sources, &edits)?;
         if let Some(obj) = value.as_object_mut() {
             obj.insert(
                 "edits".into(),
@@ -1629,35 +1632,33 @@ impl Library {
                 break;
             };
             after = Some(last);
-            let mut per_item: BTreeMap<i64, Vec<ExportedRecord>> = BTreeMap::new();
-            for s in self.store.sources_of_items(user, &ids).await? {
-                per_item.entry(s.item.0).or_default().push(ExportedRecord {
-                    provider: s.provider,
-                    source_key: s.source_key,
-                    origin_kind: s.origin_kind,
-                    origin_id: s.origin_id,
-                    seen_at: s.seen_at,
-                    record: s.record,
-                });
-            }
-            let edits: HashMap<i64, ManualEdits> = self
-                .store
-                .edits_of_items(user, &ids)
-                .await?
-                .into_iter()
-                .map(|(i, e)| (i.0, e))
-                .collect();
-            for (id, mut value) in self.views(user, &ids).await? {
+            // One read of the chunk's sources and edits serves both the views and the records.
+            let (mut per_item, mut edits) = self.current_state(user, &ids).await?;
+            for id in ids {
+                let Some(sources) = per_item.remove(&id.0) else {
+                    continue;
+                };
+                let item_edits = edits.remove(&id.0).unwrap_or_default();
+                let mut value = self.view(id, &sources, &item_edits)?;
+                let records: Vec<ExportedRecord> = sources
+                    .into_iter()
+                    .map(|s| ExportedRecord {
+                        provider: s.provider,
+                        source_key: s.source_key,
+                        origin_kind: s.origin_kind,
+                        origin_id: s.origin_id,
+                        seen_at: s.seen_at,
+                        record: s.record,
+                    })
+                    .collect();
                 if let Some(obj) = value.as_object_mut() {
                     obj.insert(
                         "edits".into(),
-                        serde_json::to_value(edits.get(&id.0).cloned().unwrap_or_default())
-                            .map_err(enc)?,
+                        serde_json::to_value(item_edits).map_err(enc)?,
                     );
                     obj.insert(
                         "records".into(),
-                        serde_json::to_value(per_item.remove(&id.0).unwrap_or_default())
-                            .map_err(enc)?,
+                        serde_json::to_value(records).map_err(enc)?,
                     );
                 }
                 if !first {
