@@ -282,7 +282,7 @@ fn rating_by_recency_then_priority() {
 #[test]
 fn community_ratings_never_become_the_users() {
     let mut gr = rec("Dune");
-    gr.raw = serde_json::json!({"Average Rating": "4.27", "My Rating": "0"});
+    gr.raw = serde_json::json!({"Average Rating": "4.27", "My Rating": "0"}).into();
     let item = run(&[src("goodreads", 1, gr)]);
     assert_eq!(item.rating, None);
     assert!(item.ratings.is_empty());

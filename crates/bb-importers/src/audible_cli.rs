@@ -36,11 +36,11 @@ pub(crate) fn parse_table(reader: Box<dyn Read + Send>) -> Result<Rows, ImportEr
     table.require("asin", ASIN)?;
     table.require("title", TITLE)?;
     Ok(Box::new(std::iter::from_fn(move || {
-        let mut row = match table.next_row()? {
+        let row = match table.next_row()? {
             Ok(row) => row,
             Err(e) => return Some(Err(e)),
         };
-        let raw = row.take_raw();
+        let raw = row.to_value();
         Some(map_row(&raw).map_err(|m| row.error(m)))
     })))
 }
@@ -114,7 +114,7 @@ pub fn map_row(v: &Value) -> Result<SourceRecord, String> {
         added_at: f
             .datetime(&["date_added"])
             .or_else(|| f.datetime(&["purchase_date"])),
-        raw: v.clone(),
+        raw: v.clone().into(),
         ..SourceRecord::default()
     })
 }

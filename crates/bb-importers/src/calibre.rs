@@ -151,7 +151,7 @@ fn csv_authors(authors: Option<&str>, author_sort: Option<&str>) -> Vec<String> 
     }
 }
 
-fn map_csv(c: &Columns, mut row: CsvRow) -> RowResult {
+fn map_csv(c: &Columns, row: CsvRow) -> RowResult {
     let mut rec = SourceRecord {
         title: row.get(c.title).unwrap_or_default().to_string(),
         ..SourceRecord::default()
@@ -218,7 +218,7 @@ fn map_csv(c: &Columns, mut row: CsvRow) -> RowResult {
         );
     }
     // `comments` is the book's description, not the user's review.
-    rec.raw = row.take_raw();
+    rec.raw = row.into_raw();
     Ok(rec)
 }
 
@@ -456,7 +456,7 @@ fn map_opf(elements: &[OpfElement]) -> Result<SourceRecord, String> {
     }
     rec.edition = edition_if_any(edition);
     rec.formats.push(Format::Ebook);
-    rec.raw = Value::Array(elements.iter().map(element_json).collect());
+    rec.raw = Value::Array(elements.iter().map(element_json).collect()).into();
     Ok(rec)
 }
 

@@ -1,15 +1,16 @@
 //! Shared CSV/TSV reading: delimiter sniffing, BOM and CRLF tolerance, header lookup by name
 //! through alias lists, field-by-field lossy UTF-8 decoding, size caps, and the raw row kept
-//! as a header→value JSON object.
+//! as received (a [`RawRow`]: its fields' text, with column names shared by every row).
 //!
 //! Columns are always found by header name, never by position: every producer has changed
 //! its header at least once (formats.md §1.1).
 
 use crate::{ImportError, MAX_FIELD_BYTES, RowError};
+use bb_core::library::{Raw, RawColumns, RawRow};
 use csv::ByteRecord;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::borrow::Cow;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -25,6 +26,9 @@ pub struct CsvTable {
     reader: csv::Reader<GuardedReader>,
     tracker: Arc<Mutex<Tracker>>,
     headers: Vec<String>,
+    /// The raw rows' columns, by how many fields a row has: the header's for a full row,
+    /// fewer for a short one, `column N` added for fields past the header.
+    columns: HashMap<usize, Arc<RawColumns>>,
     delimiter: u8,
     record: ByteRecord,
     done: bool,
@@ -44,9 +48,9 @@ impl std::fmt::Debug for CsvTable {
 pub struct CsvRow {
     /// The file line the record starts on (the header is line 1).
     pub line: u64,
-    values: Vec<String>,
-    damaged: Vec<bool>,
-    raw: Value,
+    fields: RawRow,
+    /// The fields that held bytes that are not UTF-8, in order.
+    damaged: Vec<usize>,
 }
 
 impl CsvTable {
@@ -89,6 +93,7 @@ impl CsvTable {
             reader,
             tracker,
             headers,
+            columns: HashMap::new(),
             delimiter,
             record: ByteRecord::new(),
             done: false,
@@ -158,17 +163,30 @@ impl CsvTable {
         }
     }
 
-    fn decode(&self, line: u64) -> Result<CsvRow, RowError> {
-        let mut values = Vec::with_capacity(self.record.len());
-        let mut damaged = Vec::with_capacity(self.record.len());
-        let mut raw = Map::new();
+    /// The columns of a row with `fields` fields.
+    fn columns_for(&mut self, fields: usize) -> Arc<RawColumns> {
+        let headers = &self.headers;
+        Arc::clone(self.columns.entry(fields).or_insert_with(|| {
+            RawColumns::new(
+                (0..fields)
+                    .map(|i| {
+                        headers
+                            .get(i)
+                            .cloned()
+                            .unwrap_or_else(|| format!("column {}", i + 1))
+                    })
+                    .collect(),
+            )
+        }))
+    }
+
+    fn decode(&mut self, line: u64) -> Result<CsvRow, RowError> {
+        let columns = self.columns_for(self.record.len());
+        let mut fields = RawRow::with_capacity(Arc::clone(&columns), self.record.as_slice().len());
+        let mut damaged = Vec::new();
         for (i, field) in self.record.iter().enumerate() {
-            let name = self
-                .headers
-                .get(i)
-                .cloned()
-                .unwrap_or_else(|| format!("column {}", i + 1));
             if field.len() > MAX_FIELD_BYTES {
+                let name = columns.name(i).unwrap_or_default();
                 return Err(RowError::new(
                     line,
                     format!("the \"{name}\" field is longer than the 1 MiB limit"),
@@ -176,20 +194,18 @@ impl CsvTable {
             }
             // Decoding field by field keeps one stray MARC-8 byte from garbling the row
             // (or, as a whole-file latin-1 decode would, every row).
-            let (text, bad) = match String::from_utf8_lossy(field) {
-                Cow::Borrowed(s) => (s.to_string(), false),
-                Cow::Owned(s) => (s, true),
-            };
-            raw.entry(name)
-                .or_insert_with(|| Value::String(text.clone()));
-            values.push(text);
-            damaged.push(bad);
+            match String::from_utf8_lossy(field) {
+                Cow::Borrowed(s) => fields.push(s),
+                Cow::Owned(s) => {
+                    fields.push(&s);
+                    damaged.push(i);
+                }
+            }
         }
         Ok(CsvRow {
             line,
-            values,
+            fields,
             damaged,
-            raw: Value::Object(raw),
         })
     }
 }
@@ -216,19 +232,23 @@ fn read_error_message(e: &csv::Error) -> String {
 impl CsvRow {
     /// The trimmed value of `col`, or `None` when the column is absent or the cell empty.
     pub fn get(&self, col: Option<usize>) -> Option<&str> {
-        let v = self.values.get(col?)?.trim();
+        let v = self.fields.get(col?)?.trim();
         (!v.is_empty()).then_some(v)
     }
 
     /// Whether `col` held bytes that are not UTF-8 (its value has replacement characters).
     pub fn is_damaged(&self, col: Option<usize>) -> bool {
-        col.and_then(|c| self.damaged.get(c).copied())
-            .unwrap_or(false)
+        col.is_some_and(|c| self.damaged.contains(&c))
     }
 
-    /// The row as received, header→value.
-    pub fn take_raw(&mut self) -> Value {
-        std::mem::take(&mut self.raw)
+    /// The row as received, to keep with the record.
+    pub fn into_raw(self) -> Raw {
+        Raw::Row(self.fields)
+    }
+
+    /// The row as its header→value object, for mappings shared with a JSON format.
+    pub fn to_value(&self) -> Value {
+        self.fields.to_value()
     }
 
     pub fn error(&self, message: impl Into<String>) -> RowError {

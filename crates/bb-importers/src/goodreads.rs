@@ -78,7 +78,7 @@ fn shelves_and_status(rec: &mut SourceRecord, exclusive: Option<&str>, bookshelv
     }
 }
 
-fn map_row(c: &Columns, mut row: CsvRow) -> RowResult {
+fn map_row(c: &Columns, row: CsvRow) -> RowResult {
     let mut rec = SourceRecord {
         title: row.get(c.title).unwrap_or_default().to_string(),
         ..SourceRecord::default()
@@ -172,6 +172,6 @@ fn map_row(c: &Columns, mut row: CsvRow) -> RowResult {
             rec.review = Some(Review { text, at: None });
         }
     }
-    rec.raw = row.take_raw();
+    rec.raw = row.into_raw();
     Ok(rec)
 }

@@ -813,7 +813,8 @@ fn book_record(key: &(String, Option<String>), clips: Vec<ClipEntry>) -> SourceR
                 None => title.clone(),
             },
             "entries": raw_entries,
-        }),
+        })
+        .into(),
         ..SourceRecord::default()
     }
 }

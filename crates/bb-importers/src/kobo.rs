@@ -620,7 +620,7 @@ fn book_record(
         progress,
         highlights,
         added_at: get(b, "DateAdded").and_then(text::parse_datetime),
-        raw: Value::Object(raw),
+        raw: Value::Object(raw).into(),
         ..SourceRecord::default()
     })
 }

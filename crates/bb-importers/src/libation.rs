@@ -67,11 +67,11 @@ pub(crate) fn parse_csv(reader: Box<dyn Read + Send>) -> Result<Rows, ImportErro
     };
     let mut dates = LocaleDates::new(default);
     Ok(Box::new(std::iter::from_fn(move || {
-        let mut row = match table.next_row()? {
+        let row = match table.next_row()? {
             Ok(row) => row,
             Err(e) => return Some(Err(e)),
         };
-        let raw = row.take_raw();
+        let raw = row.to_value();
         Some(map_row(&raw, &mut dates).map_err(|m| row.error(m)))
     })))
 }
@@ -167,7 +167,7 @@ pub fn map_row(v: &Value, dates: &mut LocaleDates) -> Result<SourceRecord, Strin
             .into_iter()
             .collect(),
         added_at,
-        raw: v.clone(),
+        raw: v.clone().into(),
         ..SourceRecord::default()
     })
 }

@@ -286,7 +286,7 @@ fn map_json(index: u64, key: Option<String>, value: Value) -> RowResult {
         .map(|c| decode_entities(c))
         .collect();
     apply_collections(&mut rec, &collections);
-    rec.raw = value;
+    rec.raw = value.into();
     Ok(rec)
 }
 
@@ -359,7 +359,7 @@ fn unbracket(v: &str) -> &str {
         .trim()
 }
 
-fn map_tsv(c: &Columns, mut row: CsvRow) -> RowResult {
+fn map_tsv(c: &Columns, row: CsvRow) -> RowResult {
     let get = |col| row.get(col).map(unbracket).filter(|v| !v.is_empty());
     let mut rec = SourceRecord {
         title: get(c.title).unwrap_or_default().to_string(),
@@ -451,7 +451,7 @@ fn map_tsv(c: &Columns, mut row: CsvRow) -> RowResult {
         .map(|s| split_list(s, ","))
         .unwrap_or_default();
     apply_collections(&mut rec, &collections);
-    rec.raw = row.take_raw();
+    rec.raw = row.into_raw();
     Ok(rec)
 }
 

@@ -37,7 +37,7 @@ pub(crate) fn parse(reader: Box<dyn Read + Send>) -> Result<Rows, ImportError> {
     Ok(table.into_rows(move |row| map_row(&c, row)))
 }
 
-fn map_row(c: &Columns, mut row: CsvRow) -> RowResult {
+fn map_row(c: &Columns, row: CsvRow) -> RowResult {
     let mut rec = SourceRecord {
         title: row.get(c.title).unwrap_or_default().to_string(),
         ..SourceRecord::default()
@@ -82,7 +82,7 @@ fn map_row(c: &Columns, mut row: CsvRow) -> RowResult {
     if let Some(r) = row.get(c.rating) {
         rec.rating = parse_rating(r, 5.0).map_err(|e| row.error(format!("My Ratings: {e}")))?;
     }
-    rec.raw = row.take_raw();
+    rec.raw = row.into_raw();
     Ok(rec)
 }
 

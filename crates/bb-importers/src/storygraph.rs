@@ -52,7 +52,7 @@ pub(crate) fn parse(reader: Box<dyn Read + Send>) -> Result<Rows, ImportError> {
     Ok(table.into_rows(move |row| map_row(&c, row)))
 }
 
-fn map_row(c: &Columns, mut row: CsvRow) -> RowResult {
+fn map_row(c: &Columns, row: CsvRow) -> RowResult {
     let mut rec = SourceRecord {
         title: row.get(c.title).unwrap_or_default().to_string(),
         ..SourceRecord::default()
@@ -152,7 +152,7 @@ fn map_row(c: &Columns, mut row: CsvRow) -> RowResult {
             .map_err(|_| row.error(format!("Read Count \"{n}\" is not a whole number")))?;
         pad_reads(&mut rec.reads, count);
     }
-    rec.raw = row.take_raw();
+    rec.raw = row.into_raw();
     Ok(rec)
 }
 

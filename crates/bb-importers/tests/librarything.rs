@@ -70,7 +70,7 @@ fn real_json_export() {
     // `date` can be "?": no published date, and the book still imports.
     let undated = records
         .iter()
-        .filter(|r| r.raw["date"] == "?")
+        .filter(|r| r.raw.to_value()["date"] == "?")
         .collect::<Vec<_>>();
     assert_eq!(undated.len(), 3);
     assert!(
@@ -113,7 +113,7 @@ fn real_tsv_export_with_a_stray_byte() {
     );
     // Only the damaged field is lossy; real UTF-8 elsewhere is intact (no latin-1 garbling).
     assert!(
-        marelle.raw["Subjects"]
+        marelle.raw.to_value()["Subjects"]
             .as_str()
             .unwrap()
             .contains('\u{fffd}')

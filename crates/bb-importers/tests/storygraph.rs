@@ -29,7 +29,7 @@ fn bookwyrm_fixture() {
             .contains(&Identifier::new(IdScheme::Isbn13, "9780374538651"))
     );
     assert_eq!(records[1].rating, Rating::from_stars(5.0));
-    assert_eq!(records[1].raw["Moods"], "informative");
+    assert_eq!(records[1].raw.to_value()["Moods"], "informative");
 }
 
 const NEW_HEADER: &str = "Title,Authors,Contributors,ISBN/UID,Format,Read Status,Date Added,Last Date Read,Dates Read,Read Count,Moods,Pace,Character- or Plot-Driven?,Strong Character Development?,Loveable Characters?,Diverse Characters?,Flawed Characters?,Star Rating,Review,Content Warnings,Content Warning Description,Tags,Owned?";

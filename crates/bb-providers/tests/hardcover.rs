@@ -127,7 +127,7 @@ async fn full_sync_of_250_books_maps_every_field() {
     for r in &sync.records {
         let s = by_id(r);
         assert_eq!(r.title, s["book"]["title"].as_str().unwrap());
-        assert_eq!(r.raw["id"], s["id"]);
+        assert_eq!(r.raw.to_value()["id"], s["id"]);
         assert!(r.identifiers.contains(&Identifier::new(
             IdScheme::Hardcover,
             s["book_id"].to_string()

@@ -12,6 +12,7 @@
 
 use bb_core::error::StoreError;
 use bb_core::library::SourceRecord;
+use bb_core::library::raw::ColumnsCache;
 use bb_core::library::resolve::SourceKind;
 
 /// Most values bound into one `IN (…)` list.
@@ -154,13 +155,14 @@ pub(crate) fn json_err(e: &serde_json::Error) -> StoreError {
 }
 
 /// A stored record from its columns: the mapped fields, the raw record and, for a flat
-/// row, its column names.
+/// row, its column names (rows read together share them through `cache`).
 pub(crate) fn join_record(
     mapped: &str,
     raw: &str,
     columns: Option<&str>,
+    cache: &mut ColumnsCache,
 ) -> Result<SourceRecord, StoreError> {
-    SourceRecord::decode(mapped, raw, columns).map_err(|e| json_err(&e))
+    SourceRecord::decode_with(mapped, raw, columns, cache).map_err(|e| json_err(&e))
 }
 
 pub(crate) fn kind_str(kind: SourceKind) -> &'static str {
@@ -189,6 +191,7 @@ macro_rules! impl_library_store {
                 kind_str, placeholders, sources_of_items_sql, values_list,
             };
             use crate::time::{from_ms, to_ms};
+            use bb_core::library::raw::ColumnsCache;
             use async_trait::async_trait;
             use bb_core::error::StoreError;
             use bb_core::ids::{BatchId, ItemId, UserId};
@@ -281,7 +284,7 @@ macro_rules! impl_library_store {
                 })
             }
 
-            fn source_from_row<R: Row>(r: &R) -> StoreResult<StoredSource>
+            fn source_from_row<R: Row>(r: &R, cache: &mut ColumnsCache) -> StoreResult<StoredSource>
             where
                 for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
                 for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
@@ -296,7 +299,7 @@ macro_rules! impl_library_store {
                     item: ItemId(r.try_get("item_id").map_err(be)?),
                     provider: r.try_get("provider").map_err(be)?,
                     source_key: r.try_get("source_key").map_err(be)?,
-                    record: join_record(&record, &raw, columns.as_deref())?,
+                    record: join_record(&record, &raw, columns.as_deref(), cache)?,
                     origin_kind: kind_parse(&kind),
                     origin_id: r.try_get("origin_id").map_err(be)?,
                     seen_at: from_ms(r.try_get("seen_at").map_err(be)?),
@@ -718,6 +721,7 @@ macro_rules! impl_library_store {
                         by_provider.entry(p.as_str()).or_default().insert(k.as_str());
                     }
                     let mut out = Vec::new();
+                    let mut columns = ColumnsCache::default();
                     for (provider, keys) in by_provider {
                         let keys: Vec<&str> = keys.into_iter().collect();
                         for slice in keys.chunks(IN_SLICE) {
@@ -733,7 +737,7 @@ macro_rules! impl_library_store {
                                 q = q.bind(*k);
                             }
                             for r in q.fetch_all(&self.pool).await.map_err(be)? {
-                                out.push(source_from_row(&r)?);
+                                out.push(source_from_row(&r, &mut columns)?);
                             }
                         }
                     }
@@ -746,6 +750,7 @@ macro_rules! impl_library_store {
                     items: &[ItemId],
                 ) -> StoreResult<Vec<StoredSource>> {
                     let mut out = Vec::new();
+                    let mut columns = ColumnsCache::default();
                     for slice in items.chunks(IN_SLICE) {
                         let sql = sources_of_items_sql($anonymous_params, slice.len());
                         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user.0);
@@ -753,7 +758,7 @@ macro_rules! impl_library_store {
                             q = q.bind(i.0);
                         }
                         for r in q.fetch_all(&self.pool).await.map_err(be)? {
-                            out.push(source_from_row(&r)?);
+                            out.push(source_from_row(&r, &mut columns)?);
                         }
                     }
                     Ok(out)

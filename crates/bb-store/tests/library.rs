@@ -36,7 +36,7 @@ fn record(id: &str, title: &str) -> SourceRecord {
         external_id: Some(id.into()),
         title: title.into(),
         authors: vec!["Frank Herbert".into()],
-        raw: serde_json::json!({"Book Id": id, "Title": title, "n": 0.1}),
+        raw: serde_json::json!({"Book Id": id, "Title": title, "n": 0.1}).into(),
         ..SourceRecord::default()
     }
 }
@@ -470,7 +470,7 @@ async fn a_flat_rows_columns_are_kept_once_per_user_and_read_back_whole() {
         let row = |id: &str, title: &str| SourceRecord {
             external_id: Some(id.into()),
             title: title.into(),
-            raw: serde_json::json!({"Book Id": id, "Title": title, "My Review": ""}),
+            raw: serde_json::json!({"Book Id": id, "Title": title, "My Review": ""}).into(),
             ..SourceRecord::default()
         };
         let write = |first: usize, titles: &[&str]| {

@@ -729,7 +729,7 @@ mod round_trip {
                             })
                             .into_iter()
                             .collect(),
-                        raw: serde_json::json!({ "id": id, "t": titles[t] }),
+                        raw: serde_json::json!({ "id": id, "t": titles[t] }).into(),
                         ..SourceRecord::default()
                     },
                 )

@@ -117,7 +117,7 @@ pub fn map_library_item(item: &Value) -> Result<SourceRecord, String> {
             .into_iter()
             .collect(),
         added_at,
-        raw: item.clone(),
+        raw: item.clone().into(),
     })
 }
 

@@ -2,8 +2,10 @@
 //! already mapped to bookbridge's vocabulary but not yet merged.
 
 use super::identifiers::Identifier;
+use super::raw::{ColumnsCache, Raw};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// The formats a user can own a work in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -222,33 +224,35 @@ pub struct SourceRecord {
     /// When the user added the work at this source.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub added_at: Option<DateTime<Utc>>,
-    /// The record as received (a CSV row as a header→value object, an API item verbatim).
-    /// Stored apart from the mapped fields (see [`SourceRecord::encode`]).
-    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
-    pub raw: serde_json::Value,
+    /// The record as received (a CSV row, an API item verbatim). Stored apart from the
+    /// mapped fields (see [`SourceRecord::encode`]).
+    #[serde(default, skip_serializing_if = "Raw::is_none")]
+    pub raw: Raw,
 }
 
 impl SourceRecord {
     /// The record as the store keeps it: the mapped fields as JSON, and the raw record as
-    /// received as JSON, apart. A raw record that is a flat row (every value a string, as a
-    /// CSV row's header→value object is) is split into its values and its column names,
-    /// which the store keeps once for every row that shares them: a 31-column Goodreads
-    /// row repeated its header in each version, more than half of its bytes. The raw value
-    /// is moved out while the mapped fields are written and put back after, so neither
-    /// part is copied.
+    /// received as JSON, apart. A flat row (a [`Raw::Row`], or a JSON object whose values
+    /// are all strings) is kept as its values, its column names apart: the store keeps
+    /// those once for every row that shares them (a 31-column Goodreads row repeated its
+    /// header in each version, more than half of its bytes). The raw value is moved out
+    /// while the mapped fields are written and put back after, so neither part is copied.
     pub fn encode(&mut self) -> serde_json::Result<EncodedRecord> {
         let raw = std::mem::take(&mut self.raw);
         let mapped = serde_json::to_string(self);
         self.raw = raw;
         let (raw, columns) = match &self.raw {
-            serde_json::Value::Object(row)
+            Raw::Row(row) if row.is_complete() => {
+                (row.values_json()?, Some(Arc::clone(row.columns().json())))
+            }
+            Raw::Json(serde_json::Value::Object(row))
                 if !row.is_empty() && row.values().all(serde_json::Value::is_string) =>
             {
                 let values: Vec<&serde_json::Value> = row.values().collect();
                 let names: Vec<&String> = row.keys().collect();
                 (
                     serde_json::to_string(&values)?,
-                    Some(serde_json::to_string(&names)?),
+                    Some(serde_json::to_string(&names)?.into()),
                 )
             }
             other => (serde_json::to_string(other)?, None),
@@ -261,23 +265,23 @@ impl SourceRecord {
     }
 
     /// The inverse of [`SourceRecord::encode`]: `columns` are the flat row's column names
-    /// when the raw record was split.
+    /// when the raw record was split, read back as a [`Raw::Row`].
     pub fn decode(mapped: &str, raw: &str, columns: Option<&str>) -> serde_json::Result<Self> {
+        Self::decode_with(mapped, raw, columns, &mut ColumnsCache::default())
+    }
+
+    /// [`SourceRecord::decode`] for many records: rows whose columns `cache` has seen
+    /// share them.
+    pub fn decode_with(
+        mapped: &str,
+        raw: &str,
+        columns: Option<&str>,
+        cache: &mut ColumnsCache,
+    ) -> serde_json::Result<Self> {
         let mut record: SourceRecord = serde_json::from_str(mapped)?;
         record.raw = match columns {
             None => serde_json::from_str(raw)?,
-            Some(columns) => {
-                let names: Vec<String> = serde_json::from_str(columns)?;
-                let values: Vec<serde_json::Value> = serde_json::from_str(raw)?;
-                if names.len() != values.len() {
-                    return Err(serde::de::Error::custom(format!(
-                        "a raw row has {} values for {} columns",
-                        values.len(),
-                        names.len()
-                    )));
-                }
-                serde_json::Value::Object(names.into_iter().zip(values).collect())
-            }
+            Some(columns) => Raw::from_row_parts(raw, columns, cache)?,
         };
         Ok(record)
     }
@@ -289,13 +293,15 @@ pub struct EncodedRecord {
     pub mapped: String,
     /// The raw record's JSON; with `columns`, the JSON array of a flat row's values.
     pub raw: String,
-    /// A flat row's column names, a JSON array in the order of `raw`'s values.
-    pub columns: Option<String>,
+    /// A flat row's column names, a JSON array in the order of `raw`'s values (shared by
+    /// the rows of one file).
+    pub columns: Option<Arc<str>>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::library::raw::{RawColumns, RawRow};
 
     #[test]
     fn rating_keeps_fractions_and_drops_zero() {
@@ -311,7 +317,7 @@ mod tests {
             title: "Dune".into(),
             authors: vec!["Frank Herbert".into()],
             rating: Some(Rating(450)),
-            raw: serde_json::json!({"Title": "Dune", "My Rating": "4.5"}),
+            raw: serde_json::json!({"Title": "Dune", "My Rating": "4.5"}).into(),
             ..SourceRecord::default()
         };
         let before = r.clone();
@@ -327,7 +333,7 @@ mod tests {
         );
         // Records stored before the raw part was left out of the mapped JSON still read.
         let old = serde_json::to_string(&SourceRecord {
-            raw: serde_json::Value::Null,
+            raw: Raw::None,
             ..before.clone()
         })
         .unwrap()
@@ -345,6 +351,38 @@ mod tests {
         );
     }
 
+    /// A file's row is stored as its values, its columns in file order apart, and reads
+    /// back equal: as a row, and as the object it stands for.
+    #[test]
+    fn a_files_row_is_stored_as_its_values_and_reads_back_equal() {
+        let columns = RawColumns::new(vec!["Title".into(), "My Rating".into()]);
+        let mut row = RawRow::with_capacity(columns, 16);
+        row.push("Dune");
+        row.push("4.5");
+        let mut r = SourceRecord {
+            title: "Dune".into(),
+            raw: Raw::Row(row),
+            ..SourceRecord::default()
+        };
+        let e = r.encode().unwrap();
+        assert_eq!(e.raw, r#"["Dune","4.5"]"#);
+        assert_eq!(e.columns.as_deref(), Some(r#"["Title","My Rating"]"#));
+        let back = SourceRecord::decode(&e.mapped, &e.raw, e.columns.as_deref()).unwrap();
+        assert_eq!(back, r);
+        assert!(matches!(back.raw, Raw::Row(_)), "{:?}", back.raw);
+        let as_object = SourceRecord {
+            raw: serde_json::json!({"My Rating": "4.5", "Title": "Dune"}).into(),
+            ..r.clone()
+        };
+        assert_eq!(back, as_object);
+        // A short row (fewer fields than columns) is kept whole.
+        let mut short = RawRow::with_capacity(RawColumns::new(vec!["A".into(), "B".into()]), 4);
+        short.push("a");
+        r.raw = Raw::Row(short);
+        let e = r.encode().unwrap();
+        assert_eq!((e.raw.as_str(), e.columns), (r#"{"A":"a"}"#, None));
+    }
+
     /// Only a flat row is split: an API item with nested values, a number or an empty object
     /// is kept whole, and a row whose values do not fit its columns is an error, not a
     /// shorter record.
@@ -358,14 +396,17 @@ mod tests {
         ] {
             let mut r = SourceRecord {
                 title: "Dune".into(),
-                raw: raw.clone(),
+                raw: raw.clone().into(),
                 ..SourceRecord::default()
             };
             let e = r.encode().unwrap();
             assert_eq!(e.columns, None, "{raw}");
             assert_eq!(e.raw, raw.to_string());
             assert_eq!(
-                SourceRecord::decode(&e.mapped, &e.raw, None).unwrap().raw,
+                SourceRecord::decode(&e.mapped, &e.raw, None)
+                    .unwrap()
+                    .raw
+                    .to_value(),
                 raw
             );
         }

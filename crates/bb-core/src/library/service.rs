@@ -21,6 +21,7 @@ use super::match_index::{MatchIndex, RecordKeys, record_keys};
 use super::matching::{
     CandidateKeys, MatchCandidate, MatchOutcome, SourceKey, candidate_keys, match_record_keyed,
 };
+use super::raw::Raw;
 use super::read_ahead::ReadAhead;
 use super::record::{Progress, Rating, ReadingStatus, SourceRecord};
 use super::resolve::{
@@ -353,9 +354,15 @@ pub fn fold_search(s: &str) -> String {
 /// A record as it reads back from JSON, so comparing a fresh row with a stored one is not
 /// thrown off by float parsing.
 fn json_normal(record: &SourceRecord) -> Option<SourceRecord> {
-    serde_json::to_string(record)
+    let mut normal: SourceRecord = serde_json::to_string(record)
         .ok()
-        .and_then(|s| serde_json::from_str(&s).ok())
+        .and_then(|s| serde_json::from_str(&s).ok())?;
+    if let Raw::Row(_) = record.raw {
+        // A row's fields are text, which JSON gives back as it was; kept as a row, it is
+        // stored with the columns its file shares.
+        normal.raw = record.raw.clone();
+    }
+    Some(normal)
 }
 
 /// Whether a fresh row says what the stored one says: equal as they are (the common

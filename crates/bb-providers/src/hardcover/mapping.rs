@@ -64,7 +64,7 @@ fn map_row(row: &UserBook, raw: &Value) -> Result<SourceRecord, String> {
         subtitle: book
             .and_then(|b| b.subtitle.clone())
             .filter(|s| !s.trim().is_empty()),
-        raw: raw.clone(),
+        raw: raw.clone().into(),
         ..SourceRecord::default()
     };
 
@@ -352,7 +352,7 @@ mod tests {
             "https://assets.hardcover.app/edition/30920011/abc.jpeg"
         );
         assert_eq!(r.edition.as_ref().unwrap().pages, Some(384));
-        assert_eq!(r.raw, raw);
+        assert_eq!(r.raw.to_value(), raw);
     }
 
     #[test]

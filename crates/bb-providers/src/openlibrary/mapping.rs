@@ -59,7 +59,7 @@ pub fn map_entry(shelf: &str, raw: &Value, covers_url: &str) -> Result<SourceRec
         title: work.title.as_deref().map_or("", str::trim).to_owned(),
         status: status_from_word(shelf),
         identifiers: vec![Identifier::new(IdScheme::OpenlibraryWork, key)],
-        raw: trimmed_raw(shelf, raw),
+        raw: trimmed_raw(shelf, raw).into(),
         ..SourceRecord::default()
     };
     if let Some(edition) = entry
@@ -167,9 +167,16 @@ mod tests {
             r.status_at.unwrap().to_rfc3339(),
             "2024-11-03T18:22:07+00:00"
         );
-        assert_eq!(r.raw["shelf"], "currently-reading");
-        assert!(r.raw["entry"]["work"].get("edition_key").is_none());
-        assert_eq!(r.raw["entry"]["work"]["cover_edition_key"], "OL2233445M");
+        assert_eq!(r.raw.to_value()["shelf"], "currently-reading");
+        assert!(
+            r.raw.to_value()["entry"]["work"]
+                .get("edition_key")
+                .is_none()
+        );
+        assert_eq!(
+            r.raw.to_value()["entry"]["work"]["cover_edition_key"],
+            "OL2233445M"
+        );
     }
 
     #[test]
