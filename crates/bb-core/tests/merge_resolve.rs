@@ -6,6 +6,7 @@
 
 use bb_core::library::resolve::{
     Edit, ManualEdits, Origin, ResolveRules, SourceKind, SourceRef, SourcedRecord, resolve,
+    resolve_listed,
 };
 use bb_core::library::{
     Cover, Format, Highlight, HighlightKind, IdScheme, Identifier, PartialDate, Progress, Rating,
@@ -593,5 +594,38 @@ proptest! {
         let len = shuffled.len();
         shuffled.rotate_left(rotate % len);
         prop_assert_eq!(&a, &serde_json::to_value(run(&shuffled)).unwrap());
+    }
+
+    /// What an import stores for listings is resolved as the full item resolves it, with
+    /// and without manual edits.
+    #[test]
+    fn the_listed_fields_resolve_as_the_full_item_does(
+        records in proptest::collection::vec(arb_record(), 1..6),
+        edited in any::<bool>(),
+    ) {
+        let edits = if edited {
+            ManualEdits {
+                title: Some(Edit { value: "My Title".into(), at: t(2019, 1, 1) }),
+                status: Some(Edit { value: ReadingStatus::Paused, at: t(2019, 1, 1) }),
+                rating: Some(Edit { value: Some(Rating(250)), at: t(2019, 1, 1) }),
+                shelves: Some(Edit { value: vec!["Mine".into()], at: t(2019, 1, 1) }),
+                ..ManualEdits::default()
+            }
+        } else {
+            ManualEdits::default()
+        };
+        let rules = ResolveRules::default();
+        let full = resolve(&records, &edits, &rules);
+        let listed = resolve_listed(&records, &edits, &rules);
+        prop_assert_eq!(&listed.title, &full.title);
+        prop_assert_eq!(&listed.subtitle, &full.subtitle);
+        prop_assert_eq!(&listed.authors, &full.authors);
+        prop_assert_eq!(&listed.narrators, &full.narrators);
+        prop_assert_eq!(&listed.translators, &full.translators);
+        prop_assert_eq!(&listed.series, &full.series);
+        prop_assert_eq!(&listed.formats, &full.formats);
+        prop_assert_eq!(listed.status, full.status);
+        prop_assert_eq!(listed.rating, full.rating);
+        prop_assert_eq!(&listed.shelves, &full.shelves);
     }
 }

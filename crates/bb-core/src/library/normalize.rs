@@ -254,7 +254,7 @@ fn parse_series_ref(inner: &str) -> Option<SeriesEntry> {
 }
 
 /// Splits trailing series references off a title: `Dune (Dune, #1)` →
-/// (`Dune`, [`Dune` #1]); `The Colour of Magic (Discworld, #1; Rincewind #1)` gives both
+/// (`Dune`, \[`Dune` #1\]); `The Colour of Magic (Discworld, #1; Rincewind #1)` gives both
 /// series. Returns every series found (Goodreads joins several with `;`), unlike a single
 /// `Option`, because dropping the second one would lose data the importer had. Entries with
 /// an empty name (`(Book 1)`) are stripped from the title but not returned.

@@ -583,6 +583,32 @@ pub fn resolve(
     edits: &ManualEdits,
     rules: &ResolveRules,
 ) -> ResolvedItem {
+    resolve_fields(sources, edits, rules, Fields::All)
+}
+
+/// Resolves only what a listing filters, searches and sorts on (title, subtitle, people,
+/// series, formats, status, rating, shelves), exactly as [`resolve`] does; every other
+/// field is left empty. An import resolves each item it writes for these.
+pub fn resolve_listed(
+    sources: &[SourcedRecord],
+    edits: &ManualEdits,
+    rules: &ResolveRules,
+) -> ResolvedItem {
+    resolve_fields(sources, edits, rules, Fields::Listed)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fields {
+    All,
+    Listed,
+}
+
+fn resolve_fields(
+    sources: &[SourcedRecord],
+    edits: &ManualEdits,
+    rules: &ResolveRules,
+    fields: Fields,
+) -> ResolvedItem {
     let all = canonical(sources);
     let meta = by_priority(&all, &rules.metadata_priority);
     let mut prov = ProvenanceMap::default();
@@ -594,45 +620,31 @@ pub fn resolve(
         narrators: Vec::new(),
         translators: Vec::new(),
         series: Vec::new(),
-        identifiers: identifiers(&all),
+        identifiers: BTreeMap::new(),
         formats: all
             .iter()
             .flat_map(|r| r.record.formats.iter().copied())
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect(),
-        editions: editions(&all),
+        editions: Vec::new(),
         status: None,
         shelves: Vec::new(),
         rating: None,
         ratings: Vec::new(),
-        reviews: reviews(&all),
-        reads: merge_reads(&all),
+        reviews: Vec::new(),
+        reads: Vec::new(),
         progress: None,
         position: None,
-        highlights: highlights(&meta),
+        highlights: Vec::new(),
         covers: Vec::new(),
-        sources: all
-            .iter()
-            .map(|r| SourceSummary {
-                provider: r.source.provider.clone(),
-                external_id: r.record.external_id.clone(),
-                title: r.record.title.clone(),
-                kind: r.source.kind,
-                id: r.source.id,
-            })
-            .collect(),
+        sources: Vec::new(),
         provenance: ProvenanceMap::default(),
     };
     resolve_metadata(&meta, edits, &mut item, &mut prov);
     if let Some((v, p)) = resolve_status(&all, edits) {
         item.status = Some(v);
         prov.status = Some(p);
-    }
-    if let Some((v, p)) = resolve_progress(&all, edits) {
-        item.progress = v.as_ref().map(|p| p.fraction.clamp(0.0, 1.0));
-        item.position = v.and_then(|p| p.position);
-        prov.progress = Some(p);
     }
     let (ratings, shown) = resolve_rating(&all, edits, rules);
     item.ratings = ratings;
@@ -643,9 +655,31 @@ pub fn resolve(
     let (shelves, shelf_prov) = resolve_shelves(&meta, edits);
     item.shelves = shelves;
     prov.shelves = shelf_prov;
-    let (covers, cover_prov) = resolve_covers(&all, edits, rules);
-    item.covers = covers;
-    prov.cover = cover_prov;
+    if fields == Fields::All {
+        item.identifiers = identifiers(&all);
+        item.editions = editions(&all);
+        item.reviews = reviews(&all);
+        item.reads = merge_reads(&all);
+        item.highlights = highlights(&meta);
+        item.sources = all
+            .iter()
+            .map(|r| SourceSummary {
+                provider: r.source.provider.clone(),
+                external_id: r.record.external_id.clone(),
+                title: r.record.title.clone(),
+                kind: r.source.kind,
+                id: r.source.id,
+            })
+            .collect();
+        if let Some((v, p)) = resolve_progress(&all, edits) {
+            item.progress = v.as_ref().map(|p| p.fraction.clamp(0.0, 1.0));
+            item.position = v.and_then(|p| p.position);
+            prov.progress = Some(p);
+        }
+        let (covers, cover_prov) = resolve_covers(&all, edits, rules);
+        item.covers = covers;
+        prov.cover = cover_prov;
+    }
     item.provenance = prov;
     item
 }

@@ -26,6 +26,7 @@ use super::read_ahead::ReadAhead;
 use super::record::{Progress, Rating, ReadingStatus, SourceRecord};
 use super::resolve::{
     Edit, ManualEdits, ResolveRules, ResolvedItem, SourceKind, SourceRef, SourcedRecord, resolve,
+    resolve_listed,
 };
 use super::stored::expand_stored;
 use crate::clock::Clock;
@@ -1172,7 +1173,7 @@ impl Library {
         edits: &ManualEdits,
     ) -> ItemWrite {
         let records: Vec<SourcedRecord> = sources.iter().map(WorkingSource::sourced).collect();
-        let resolved = resolve(&records, edits, &self.rules);
+        let resolved = resolve_listed(&records, edits, &self.rules);
         let mut candidate = MatchCandidate::default();
         for s in sources {
             extend_candidate(&mut candidate, s);
