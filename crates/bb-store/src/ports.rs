@@ -638,6 +638,10 @@ macro_rules! impl_store_ports {
                     .map_err(|e| backend_err(&e))?;
                 Ok(())
             }
+
+            async fn close(&self) {
+                self.pool.close().await;
+            }
         }
     };
 }

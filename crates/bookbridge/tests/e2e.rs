@@ -462,6 +462,39 @@ async fn logs_hold_no_password_cookie_or_token() {
     }
 }
 
+/// `import` prints its summary, the library lists what it brought, and the command leaves
+/// the SQLite library in its one file: the write-ahead log is folded in when the command
+/// closes the database, so copying `bookbridge.db` alone copies everything.
+#[test]
+fn a_cli_import_leaves_the_library_in_one_file() {
+    let (_dir, data) = data_dir_with_alice();
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/fixtures/real/goodreads/goodreads_library_export-2022.csv"
+    );
+    let out = run_ok(
+        cli_args(&data, None, &["import", "--user", "alice", "--json", file]),
+        "",
+    );
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rows = summary["rows"].as_u64().unwrap();
+    assert!(rows > 0, "{summary}");
+    assert_eq!(summary["failed"], 0, "{summary}");
+    assert!(data.join("bookbridge.db").exists());
+    assert!(
+        !data.join("bookbridge.db-wal").exists(),
+        "the write-ahead log outlived the command"
+    );
+    let listed: serde_json::Value = serde_json::from_str(&run_ok(
+        cli_args(&data, None, &["library", "--user", "alice", "--json"]),
+        "",
+    ))
+    .unwrap();
+    let created = summary["created"].as_u64().unwrap();
+    assert_eq!(listed["items"].as_array().unwrap().len() as u64, created);
+    assert!(!data.join("bookbridge.db-wal").exists());
+}
+
 #[tokio::test]
 async fn passwd_and_delete_from_the_cli() {
     let (_dir, data) = data_dir_with_alice();

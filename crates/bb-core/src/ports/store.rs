@@ -214,4 +214,9 @@ pub trait Store:
 {
     /// Whether the database answers (for `/readyz`).
     async fn ping(&self) -> StoreResult<()>;
+    /// Closes every connection once the ones in use are returned; anything still using the
+    /// store afterwards gets an error. With SQLite the last connection to close folds the
+    /// write-ahead log into the database file and removes it, so a copy of the file alone is
+    /// the whole library.
+    async fn close(&self);
 }

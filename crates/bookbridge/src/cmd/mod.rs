@@ -18,7 +18,6 @@ use crate::cli::{Cli, Command};
 use crate::config::{Config, Overrides, ServeOverride};
 use anyhow::{Result, anyhow};
 
-#[allow(clippy::too_many_lines)] // one arm per subcommand: a table, read top to bottom
 pub async fn run(cli: Cli) -> Result<()> {
     if let Command::Config(c) = &cli.command {
         return config::run(c);
@@ -34,7 +33,17 @@ pub async fn run(cli: Cli) -> Result<()> {
     let config = Config::load(cli.global.config.as_deref(), &overrides).map_err(|e| anyhow!(e))?;
     app::init_logging(&config);
     let app = App::open(config).await?;
-    match cli.command {
+    let store = app.store.clone();
+    let outcome = run_command(app, cli.command).await;
+    // Every command ends with the database closed: with SQLite that leaves the library in
+    // its one file (no write-ahead log beside it), as a backup by copying expects.
+    store.close().await;
+    outcome
+}
+
+#[allow(clippy::too_many_lines)] // one arm per subcommand: a table, read top to bottom
+async fn run_command(app: App, command: Command) -> Result<()> {
+    match command {
         Command::Serve { .. } => serve::run(app).await,
         Command::Migrate => {
             // App::open has applied them.
