@@ -20,6 +20,8 @@ pub const MAX_ROW_BYTES: u64 = 8 * MAX_FIELD_BYTES as u64;
 /// How far we look for the end of the header line when sniffing the delimiter.
 const HEADER_SNIFF_BYTES: usize = 64 * 1024;
 const BOM: &[u8] = b"\xEF\xBB\xBF";
+/// Row lengths whose column names a table keeps for its later rows.
+const MAX_KEPT_SHAPES: usize = 8;
 
 /// An open CSV file whose header has been read.
 pub struct CsvTable {
@@ -163,21 +165,27 @@ impl CsvTable {
         }
     }
 
-    /// The columns of a row with `fields` fields.
+    /// The columns of a row with `fields` fields. The first few shapes a file has are kept
+    /// for its later rows; a file whose rows keep changing length gets each row's columns
+    /// anew, so what is kept stays bounded however ragged the file.
     fn columns_for(&mut self, fields: usize) -> Arc<RawColumns> {
-        let headers = &self.headers;
-        Arc::clone(self.columns.entry(fields).or_insert_with(|| {
-            RawColumns::new(
-                (0..fields)
-                    .map(|i| {
-                        headers
-                            .get(i)
-                            .cloned()
-                            .unwrap_or_else(|| format!("column {}", i + 1))
-                    })
-                    .collect(),
-            )
-        }))
+        if let Some(c) = self.columns.get(&fields) {
+            return Arc::clone(c);
+        }
+        let columns = RawColumns::new(
+            (0..fields)
+                .map(|i| {
+                    self.headers
+                        .get(i)
+                        .cloned()
+                        .unwrap_or_else(|| format!("column {}", i + 1))
+                })
+                .collect(),
+        );
+        if self.columns.len() < MAX_KEPT_SHAPES {
+            self.columns.insert(fields, Arc::clone(&columns));
+        }
+        columns
     }
 
     fn decode(&mut self, line: u64) -> Result<CsvRow, RowError> {
@@ -425,6 +433,32 @@ mod tests {
 
     fn table(bytes: &'static [u8]) -> CsvTable {
         CsvTable::open(Box::new(bytes)).unwrap()
+    }
+
+    /// Rows of every length read with their own columns, and the table keeps only a few
+    /// column lists, however many lengths the file has.
+    #[test]
+    fn a_ragged_file_keeps_a_bounded_set_of_columns() {
+        let mut text = String::from("A,B\n");
+        for n in 1..=40 {
+            let row: Vec<String> = (1..=n).map(|i| format!("v{i}")).collect();
+            text.push_str(&row.join(","));
+            text.push('\n');
+        }
+        let mut t = CsvTable::open(Box::new(std::io::Cursor::new(text.into_bytes()))).unwrap();
+        let mut rows = 0;
+        while let Some(row) = t.next_row() {
+            rows += 1;
+            let raw = row.unwrap().to_value();
+            let object = raw.as_object().unwrap();
+            assert_eq!(object.len(), rows, "{raw}");
+            assert_eq!(raw["A"], "v1");
+            if rows >= 3 {
+                assert_eq!(raw[format!("column {rows}")], format!("v{rows}"));
+            }
+        }
+        assert_eq!(rows, 40);
+        assert!(t.columns.len() <= MAX_KEPT_SHAPES, "{}", t.columns.len());
     }
 
     #[test]
