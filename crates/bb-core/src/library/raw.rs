@@ -220,12 +220,6 @@ impl From<Value> for Raw {
     }
 }
 
-impl From<RawRow> for Raw {
-    fn from(r: RawRow) -> Self {
-        Raw::Row(r)
-    }
-}
-
 /// Two raw records are equal when they stand for the same JSON: rows of one file compare
 /// field by field; a row and a JSON object (a row stored before rows were kept as rows, or
 /// read back from an export) compare as objects.
