@@ -181,7 +181,14 @@ pub(crate) fn kind_parse(s: &str) -> SourceKind {
 }
 
 macro_rules! impl_library_store {
-    ($store:ident, $db:ty, $begin_write:expr, $id_source:expr, $anonymous_params:expr) => {
+    (
+        $store:ident,
+        $db:ty,
+        $begin_write:expr,
+        $id_source:expr,
+        $anonymous_params:expr,
+        $writer_setup:expr
+    ) => {
         mod library_store {
             use super::$store;
             use crate::backend_err;
@@ -199,7 +206,7 @@ macro_rules! impl_library_store {
             use bb_core::library::resolve::ManualEdits;
             use bb_core::ports::{
                 BatchCounts, BatchState, CandidateItem, DuplicateState, ImportBatch, ItemQuery, RatingFilter,
-                ItemRef, LibraryStore, LibraryWrite, PossibleDuplicate, SourceOp, SourceWrite,
+                ItemRef, LibraryStore, LibraryWrite, LibraryWriter, PossibleDuplicate, SourceOp, SourceWrite,
                 StoreResult, StoredItem, StoredSource,
             };
             use chrono::{DateTime, Utc};
@@ -442,6 +449,365 @@ macro_rules! impl_library_store {
 
             fn ordered(a: i64, b: i64) -> (i64, i64) {
                 if a <= b { (a, b) } else { (b, a) }
+            }
+
+            /// `write` inside the transaction open on `conn`, in a fixed order (items, sources,
+            /// moves, edits, pairs, deletes); splitting it would only scatter that order.
+            /// Returns the ids of the created items in order.
+            #[allow(clippy::too_many_lines)]
+            async fn write_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                user: UserId,
+                write: &LibraryWrite,
+            ) -> StoreResult<Vec<ItemId>> {
+                let now = to_ms(write.now);
+            let item_writes: HashMap<ItemRef, usize> = write
+                .items
+                .iter()
+                .enumerate()
+                .map(|(i, w)| (w.item, i))
+                .collect();
+
+            // New items get ids reserved up front, then go in complete, many rows
+            // to a statement.
+            let mut created: Vec<ItemId> = Vec::with_capacity(write.new_items);
+            if write.new_items > 0 {
+                let ids = reserve_ids(&mut *conn, "library_items", write.new_items).await?;
+                created = ids.into_iter().map(ItemId).collect();
+                let mut news = Vec::with_capacity(write.new_items);
+                for (n, id) in created.iter().enumerate() {
+                    let w = item_writes
+                        .get(&ItemRef::New(n))
+                        .map(|i| &write.items[*i])
+                        .ok_or(StoreError::Backend(format!("new item {n} has no data")))?;
+                    news.push((id.0, w));
+                }
+                for slice in news.chunks(ROWS_PER_INSERT) {
+                    let sql = format!(
+                        "INSERT INTO library_items (id, user_id, match_keys, sort_title, \
+                         search_text, status, rating, created_by, created_at, \
+                         updated_at) VALUES {}",
+                        values_list($anonymous_params, slice.len(), 10)
+                    );
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for (id, w) in slice {
+                        q = q
+                            .bind(*id)
+                            .bind(user.0)
+                            .bind(serde_json::to_string(&w.candidate).map_err(|e| json_err(&e))?)
+                            .bind(w.sort_title.as_str())
+                            .bind(w.search_text.as_str())
+                            .bind(w.status.as_deref())
+                            .bind(w.rating.map(|r| i32::from(r.0)))
+                            .bind(write.created_by.map(|b| b.0))
+                            .bind(now)
+                            .bind(now);
+                    }
+                    q.execute(&mut *conn).await.map_err(be)?;
+                }
+            }
+            let real = |r: ItemRef| -> StoreResult<i64> {
+                match r {
+                    ItemRef::Existing(id) => Ok(id.0),
+                    ItemRef::New(n) => created
+                        .get(n)
+                        .map(|i| i.0)
+                        .ok_or(StoreError::Backend(format!("no new item {n}"))),
+                }
+            };
+
+            let mut all_keys: Vec<(i64, &str)> = Vec::new();
+            for w in &write.items {
+                let item = real(w.item)?;
+                if let ItemRef::Existing(id) = w.item {
+                    let keys =
+                        serde_json::to_string(&w.candidate).map_err(|e| json_err(&e))?;
+                    let done = sqlx::query(
+                        "UPDATE library_items SET match_keys = $1, sort_title = $2, \
+                         search_text = $3, status = $4, rating = $5, updated_at = $6 \
+                         WHERE id = $7 AND user_id = $8",
+                    )
+                    .bind(keys)
+                    .bind(&w.sort_title)
+                    .bind(&w.search_text)
+                    .bind(w.status.as_deref())
+                    .bind(w.rating.map(|r| i32::from(r.0)))
+                    .bind(now)
+                    .bind(id.0)
+                    .bind(user.0)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(be)?;
+                    if done.rows_affected() == 0 {
+                        return Err(StoreError::NotFound);
+                    }
+                    sqlx::query("DELETE FROM library_item_keys WHERE item_id = $1")
+                        .bind(id.0)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(be)?;
+                }
+                let keys: BTreeSet<&str> = w.keys.iter().map(String::as_str).collect();
+                all_keys.extend(keys.into_iter().map(|k| (item, k)));
+            }
+            for slice in all_keys.chunks(ROWS_PER_INSERT * 3) {
+                let sql = format!(
+                    "INSERT INTO library_item_keys (user_id, item_id, key) VALUES {}",
+                    values_list($anonymous_params, slice.len(), 3)
+                );
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for (item, key) in slice {
+                    q = q.bind(user.0).bind(*item).bind(*key);
+                }
+                q.execute(&mut *conn).await.map_err(be)?;
+            }
+
+            // Sources: new ones get ids reserved like items, and go in many to a
+            // statement; their versions refer to those ids.
+            let mut inserts: Vec<(i64, &str, &str)> = Vec::new();
+            for s in &write.sources {
+                if let SourceOp::Insert {
+                    item,
+                    provider,
+                    source_key,
+                } = &s.op
+                {
+                    inserts.push((real(*item)?, provider.as_str(), source_key.as_str()));
+                }
+            }
+            let source_ids = if inserts.is_empty() {
+                Vec::new()
+            } else {
+                reserve_ids(&mut *conn, "item_sources", inserts.len()).await?
+            };
+            let rows: Vec<(i64, &(i64, &str, &str))> =
+                source_ids.iter().copied().zip(&inserts).collect();
+            for slice in rows.chunks(ROWS_PER_INSERT * 2) {
+                let sql = format!(
+                    "INSERT INTO item_sources (id, user_id, item_id, provider, source_key) \
+                     VALUES {}",
+                    values_list($anonymous_params, slice.len(), 5)
+                );
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for (id, (item, provider, key)) in slice {
+                    q = q.bind(*id).bind(user.0).bind(*item).bind(*provider).bind(*key);
+                }
+                q.execute(&mut *conn).await.map_err(be)?;
+            }
+            let mut new_source_ids = source_ids.into_iter();
+            let mut versions: Vec<(i64, &SourceWrite)> =
+                Vec::with_capacity(write.sources.len());
+            for s in &write.sources {
+                let source_id = match &s.op {
+                    // In the order they were gathered above.
+                    SourceOp::Insert { .. } => new_source_ids
+                        .next()
+                        .ok_or(StoreError::Backend("a new source has no id".into()))?,
+                    SourceOp::Update { id } => {
+                        let owned: Option<i64> = sqlx::query_scalar(
+                            "SELECT id FROM item_sources WHERE id = $1 AND user_id = $2",
+                        )
+                        .bind(*id)
+                        .bind(user.0)
+                        .fetch_optional(&mut *conn)
+                        .await
+                        .map_err(be)?;
+                        owned.ok_or(StoreError::NotFound)?
+                    }
+                };
+                versions.push((source_id, s));
+            }
+            // A flat row's column names are kept once per user (most chunks have
+            // one set of them, found or added here).
+            let mut column_ids: HashMap<&str, i64> = HashMap::new();
+            for (_, s) in &versions {
+                let Some(columns) = s.record.columns.as_deref() else {
+                    continue;
+                };
+                if column_ids.contains_key(columns) {
+                    continue;
+                }
+                sqlx::query(
+                    "INSERT INTO raw_columns (user_id, columns) VALUES ($1, $2) \
+                     ON CONFLICT (user_id, columns) DO NOTHING",
+                )
+                .bind(user.0)
+                .bind(columns)
+                .execute(&mut *conn)
+                .await
+                .map_err(be)?;
+                let id: i64 = sqlx::query_scalar(
+                    "SELECT id FROM raw_columns WHERE user_id = $1 AND columns = $2",
+                )
+                .bind(user.0)
+                .bind(columns)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(be)?;
+                column_ids.insert(columns, id);
+            }
+            for slice in versions.chunks(ROWS_PER_INSERT) {
+                let sql = format!(
+                    "INSERT INTO item_source_versions (source_id, origin_kind, origin_id, \
+                     record, raw, raw_columns, seen_at) VALUES {}",
+                    values_list($anonymous_params, slice.len(), 7)
+                );
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for (source_id, s) in slice {
+                    q = q
+                        .bind(*source_id)
+                        .bind(kind_str(s.origin_kind))
+                        .bind(s.origin_id)
+                        .bind(s.record.mapped.as_str())
+                        .bind(s.record.raw.as_str())
+                        .bind(
+                            s.record
+                                .columns
+                                .as_deref()
+                                .and_then(|c| column_ids.get(c).copied()),
+                        )
+                        .bind(to_ms(s.seen_at));
+                }
+                q.execute(&mut *conn).await.map_err(be)?;
+            }
+
+            for (source, to) in &write.moves {
+                sqlx::query("UPDATE item_sources SET item_id = $1 WHERE id = $2 AND user_id = $3")
+                    .bind(real(*to)?)
+                    .bind(*source)
+                    .bind(user.0)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(be)?;
+            }
+
+            for (item, edits) in &write.edits {
+                let edits = serde_json::to_string(edits).map_err(|e| json_err(&e))?;
+                sqlx::query(
+                    "INSERT INTO item_edits (item_id, user_id, edits, updated_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (item_id) DO UPDATE SET \
+                     edits = excluded.edits, updated_at = excluded.updated_at",
+                )
+                .bind(real(*item)?)
+                .bind(user.0)
+                .bind(edits)
+                .bind(now)
+                .execute(&mut *conn)
+                .await
+                .map_err(be)?;
+            }
+
+            for (a, b) in &write.never_merge {
+                let (a, b) = ordered(real(*a)?, real(*b)?);
+                if a == b {
+                    continue;
+                }
+                sqlx::query(
+                    "INSERT INTO never_merge (user_id, item_a, item_b) VALUES ($1, $2, $3) \
+                     ON CONFLICT (item_a, item_b) DO NOTHING",
+                )
+                .bind(user.0)
+                .bind(a)
+                .bind(b)
+                .execute(&mut *conn)
+                .await
+                .map_err(be)?;
+            }
+
+            for d in &write.duplicates {
+                let (a, b) = ordered(real(d.a)?, real(d.b)?);
+                if a == b {
+                    continue;
+                }
+                let reason = serde_json::to_string(&d.reason).map_err(|e| json_err(&e))?;
+                sqlx::query(
+                    "INSERT INTO possible_duplicates (user_id, item_a, item_b, reason, \
+                     state, created_at) VALUES ($1, $2, $3, $4, 'open', $5) \
+                     ON CONFLICT (item_a, item_b) DO NOTHING",
+                )
+                .bind(user.0)
+                .bind(a)
+                .bind(b)
+                .bind(reason)
+                .bind(now)
+                .execute(&mut *conn)
+                .await
+                .map_err(be)?;
+            }
+
+            for id in &write.delete_items {
+                sqlx::query("DELETE FROM library_items WHERE id = $1 AND user_id = $2")
+                    .bind(id.0)
+                    .bind(user.0)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(be)?;
+            }
+
+            if let Some((batch, counts)) = &write.batch_counts {
+                let counts = serde_json::to_string(counts).map_err(|e| json_err(&e))?;
+                sqlx::query(
+                    "UPDATE import_batches SET counts = $1 WHERE id = $2 AND user_id = $3",
+                )
+                .bind(counts)
+                .bind(batch.0)
+                .bind(user.0)
+                .execute(&mut *conn)
+                .await
+                .map_err(be)?;
+            }
+
+                Ok(created)
+            }
+
+            /// [`LibraryWriter`] on a pooled connection. Its transactions are begun and ended
+            /// by statement, as an sqlx `Transaction` would borrow the connection.
+            struct Writer {
+                conn: sqlx::pool::PoolConnection<$db>,
+                open: bool,
+            }
+
+            impl Drop for Writer {
+                fn drop(&mut self) {
+                    // Closing the connection rolls the transaction back; returned to the
+                    // pool, it would hand the open transaction to its next user.
+                    if self.open {
+                        self.conn.close_on_drop();
+                    }
+                }
+            }
+
+            #[async_trait]
+            impl LibraryWriter for Writer {
+                async fn write(
+                    &mut self,
+                    user: UserId,
+                    write: &LibraryWrite,
+                ) -> StoreResult<Vec<ItemId>> {
+                    if !self.open {
+                        sqlx::query($begin_write).execute(&mut *self.conn).await.map_err(be)?;
+                        self.open = true;
+                    }
+                    let written = write_in(&mut self.conn, user, write).await;
+                    if written.is_err()
+                        && sqlx::query("ROLLBACK").execute(&mut *self.conn).await.is_ok()
+                    {
+                        self.open = false;
+                    }
+                    written
+                }
+
+                async fn commit(&mut self) -> StoreResult<()> {
+                    if self.open {
+                        sqlx::query("COMMIT").execute(&mut *self.conn).await.map_err(be)?;
+                        self.open = false;
+                    }
+                    Ok(())
+                }
+
+                fn is_open(&self) -> bool {
+                    self.open
+                }
             }
 
             #[async_trait]
@@ -809,314 +1175,26 @@ macro_rules! impl_library_store {
                     Ok(out)
                 }
 
-                // One transaction in a fixed order (items, sources, moves, edits, pairs,
-                // deletes); splitting it would only scatter that order.
-                #[allow(clippy::too_many_lines)]
                 async fn write_library(
                     &self,
                     user: UserId,
                     write: &LibraryWrite,
                 ) -> StoreResult<Vec<ItemId>> {
-                    let now = to_ms(write.now);
                     let mut tx = self.pool.begin_with($begin_write).await.map_err(be)?;
-                    let item_writes: HashMap<ItemRef, usize> = write
-                        .items
-                        .iter()
-                        .enumerate()
-                        .map(|(i, w)| (w.item, i))
-                        .collect();
-
-                    // New items get ids reserved up front, then go in complete, many rows
-                    // to a statement.
-                    let mut created: Vec<ItemId> = Vec::with_capacity(write.new_items);
-                    if write.new_items > 0 {
-                        let ids = reserve_ids(&mut tx, "library_items", write.new_items).await?;
-                        created = ids.into_iter().map(ItemId).collect();
-                        let mut news = Vec::with_capacity(write.new_items);
-                        for (n, id) in created.iter().enumerate() {
-                            let w = item_writes
-                                .get(&ItemRef::New(n))
-                                .map(|i| &write.items[*i])
-                                .ok_or(StoreError::Backend(format!("new item {n} has no data")))?;
-                            news.push((id.0, w));
-                        }
-                        for slice in news.chunks(ROWS_PER_INSERT) {
-                            let sql = format!(
-                                "INSERT INTO library_items (id, user_id, match_keys, sort_title, \
-                                 search_text, status, rating, created_by, created_at, \
-                                 updated_at) VALUES {}",
-                                values_list($anonymous_params, slice.len(), 10)
-                            );
-                            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                            for (id, w) in slice {
-                                q = q
-                                    .bind(*id)
-                                    .bind(user.0)
-                                    .bind(serde_json::to_string(&w.candidate).map_err(|e| json_err(&e))?)
-                                    .bind(w.sort_title.as_str())
-                                    .bind(w.search_text.as_str())
-                                    .bind(w.status.as_deref())
-                                    .bind(w.rating.map(|r| i32::from(r.0)))
-                                    .bind(write.created_by.map(|b| b.0))
-                                    .bind(now)
-                                    .bind(now);
-                            }
-                            q.execute(&mut *tx).await.map_err(be)?;
-                        }
-                    }
-                    let real = |r: ItemRef| -> StoreResult<i64> {
-                        match r {
-                            ItemRef::Existing(id) => Ok(id.0),
-                            ItemRef::New(n) => created
-                                .get(n)
-                                .map(|i| i.0)
-                                .ok_or(StoreError::Backend(format!("no new item {n}"))),
-                        }
-                    };
-
-                    let mut all_keys: Vec<(i64, &str)> = Vec::new();
-                    for w in &write.items {
-                        let item = real(w.item)?;
-                        if let ItemRef::Existing(id) = w.item {
-                            let keys =
-                                serde_json::to_string(&w.candidate).map_err(|e| json_err(&e))?;
-                            let done = sqlx::query(
-                                "UPDATE library_items SET match_keys = $1, sort_title = $2, \
-                                 search_text = $3, status = $4, rating = $5, updated_at = $6 \
-                                 WHERE id = $7 AND user_id = $8",
-                            )
-                            .bind(keys)
-                            .bind(&w.sort_title)
-                            .bind(&w.search_text)
-                            .bind(w.status.as_deref())
-                            .bind(w.rating.map(|r| i32::from(r.0)))
-                            .bind(now)
-                            .bind(id.0)
-                            .bind(user.0)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(be)?;
-                            if done.rows_affected() == 0 {
-                                return Err(StoreError::NotFound);
-                            }
-                            sqlx::query("DELETE FROM library_item_keys WHERE item_id = $1")
-                                .bind(id.0)
-                                .execute(&mut *tx)
-                                .await
-                                .map_err(be)?;
-                        }
-                        let keys: BTreeSet<&str> = w.keys.iter().map(String::as_str).collect();
-                        all_keys.extend(keys.into_iter().map(|k| (item, k)));
-                    }
-                    for slice in all_keys.chunks(ROWS_PER_INSERT * 3) {
-                        let sql = format!(
-                            "INSERT INTO library_item_keys (user_id, item_id, key) VALUES {}",
-                            values_list($anonymous_params, slice.len(), 3)
-                        );
-                        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                        for (item, key) in slice {
-                            q = q.bind(user.0).bind(*item).bind(*key);
-                        }
-                        q.execute(&mut *tx).await.map_err(be)?;
-                    }
-
-                    // Sources: new ones get ids reserved like items, and go in many to a
-                    // statement; their versions refer to those ids.
-                    let mut inserts: Vec<(i64, &str, &str)> = Vec::new();
-                    for s in &write.sources {
-                        if let SourceOp::Insert {
-                            item,
-                            provider,
-                            source_key,
-                        } = &s.op
-                        {
-                            inserts.push((real(*item)?, provider.as_str(), source_key.as_str()));
-                        }
-                    }
-                    let source_ids = if inserts.is_empty() {
-                        Vec::new()
-                    } else {
-                        reserve_ids(&mut tx, "item_sources", inserts.len()).await?
-                    };
-                    let rows: Vec<(i64, &(i64, &str, &str))> =
-                        source_ids.iter().copied().zip(&inserts).collect();
-                    for slice in rows.chunks(ROWS_PER_INSERT * 2) {
-                        let sql = format!(
-                            "INSERT INTO item_sources (id, user_id, item_id, provider, source_key) \
-                             VALUES {}",
-                            values_list($anonymous_params, slice.len(), 5)
-                        );
-                        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                        for (id, (item, provider, key)) in slice {
-                            q = q.bind(*id).bind(user.0).bind(*item).bind(*provider).bind(*key);
-                        }
-                        q.execute(&mut *tx).await.map_err(be)?;
-                    }
-                    let mut new_source_ids = source_ids.into_iter();
-                    let mut versions: Vec<(i64, &SourceWrite)> =
-                        Vec::with_capacity(write.sources.len());
-                    for s in &write.sources {
-                        let source_id = match &s.op {
-                            // In the order they were gathered above.
-                            SourceOp::Insert { .. } => new_source_ids
-                                .next()
-                                .ok_or(StoreError::Backend("a new source has no id".into()))?,
-                            SourceOp::Update { id } => {
-                                let owned: Option<i64> = sqlx::query_scalar(
-                                    "SELECT id FROM item_sources WHERE id = $1 AND user_id = $2",
-                                )
-                                .bind(*id)
-                                .bind(user.0)
-                                .fetch_optional(&mut *tx)
-                                .await
-                                .map_err(be)?;
-                                owned.ok_or(StoreError::NotFound)?
-                            }
-                        };
-                        versions.push((source_id, s));
-                    }
-                    // A flat row's column names are kept once per user (most chunks have
-                    // one set of them, found or added here).
-                    let mut column_ids: HashMap<&str, i64> = HashMap::new();
-                    for (_, s) in &versions {
-                        let Some(columns) = s.record.columns.as_deref() else {
-                            continue;
-                        };
-                        if column_ids.contains_key(columns) {
-                            continue;
-                        }
-                        sqlx::query(
-                            "INSERT INTO raw_columns (user_id, columns) VALUES ($1, $2) \
-                             ON CONFLICT (user_id, columns) DO NOTHING",
-                        )
-                        .bind(user.0)
-                        .bind(columns)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(be)?;
-                        let id: i64 = sqlx::query_scalar(
-                            "SELECT id FROM raw_columns WHERE user_id = $1 AND columns = $2",
-                        )
-                        .bind(user.0)
-                        .bind(columns)
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(be)?;
-                        column_ids.insert(columns, id);
-                    }
-                    for slice in versions.chunks(ROWS_PER_INSERT) {
-                        let sql = format!(
-                            "INSERT INTO item_source_versions (source_id, origin_kind, origin_id, \
-                             record, raw, raw_columns, seen_at) VALUES {}",
-                            values_list($anonymous_params, slice.len(), 7)
-                        );
-                        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                        for (source_id, s) in slice {
-                            q = q
-                                .bind(*source_id)
-                                .bind(kind_str(s.origin_kind))
-                                .bind(s.origin_id)
-                                .bind(s.record.mapped.as_str())
-                                .bind(s.record.raw.as_str())
-                                .bind(
-                                    s.record
-                                        .columns
-                                        .as_deref()
-                                        .and_then(|c| column_ids.get(c).copied()),
-                                )
-                                .bind(to_ms(s.seen_at));
-                        }
-                        q.execute(&mut *tx).await.map_err(be)?;
-                    }
-
-                    for (source, to) in &write.moves {
-                        sqlx::query("UPDATE item_sources SET item_id = $1 WHERE id = $2 AND user_id = $3")
-                            .bind(real(*to)?)
-                            .bind(*source)
-                            .bind(user.0)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(be)?;
-                    }
-
-                    for (item, edits) in &write.edits {
-                        let edits = serde_json::to_string(edits).map_err(|e| json_err(&e))?;
-                        sqlx::query(
-                            "INSERT INTO item_edits (item_id, user_id, edits, updated_at) \
-                             VALUES ($1, $2, $3, $4) ON CONFLICT (item_id) DO UPDATE SET \
-                             edits = excluded.edits, updated_at = excluded.updated_at",
-                        )
-                        .bind(real(*item)?)
-                        .bind(user.0)
-                        .bind(edits)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(be)?;
-                    }
-
-                    for (a, b) in &write.never_merge {
-                        let (a, b) = ordered(real(*a)?, real(*b)?);
-                        if a == b {
-                            continue;
-                        }
-                        sqlx::query(
-                            "INSERT INTO never_merge (user_id, item_a, item_b) VALUES ($1, $2, $3) \
-                             ON CONFLICT (item_a, item_b) DO NOTHING",
-                        )
-                        .bind(user.0)
-                        .bind(a)
-                        .bind(b)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(be)?;
-                    }
-
-                    for d in &write.duplicates {
-                        let (a, b) = ordered(real(d.a)?, real(d.b)?);
-                        if a == b {
-                            continue;
-                        }
-                        let reason = serde_json::to_string(&d.reason).map_err(|e| json_err(&e))?;
-                        sqlx::query(
-                            "INSERT INTO possible_duplicates (user_id, item_a, item_b, reason, \
-                             state, created_at) VALUES ($1, $2, $3, $4, 'open', $5) \
-                             ON CONFLICT (item_a, item_b) DO NOTHING",
-                        )
-                        .bind(user.0)
-                        .bind(a)
-                        .bind(b)
-                        .bind(reason)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(be)?;
-                    }
-
-                    for id in &write.delete_items {
-                        sqlx::query("DELETE FROM library_items WHERE id = $1 AND user_id = $2")
-                            .bind(id.0)
-                            .bind(user.0)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(be)?;
-                    }
-
-                    if let Some((batch, counts)) = &write.batch_counts {
-                        let counts = serde_json::to_string(counts).map_err(|e| json_err(&e))?;
-                        sqlx::query(
-                            "UPDATE import_batches SET counts = $1 WHERE id = $2 AND user_id = $3",
-                        )
-                        .bind(counts)
-                        .bind(batch.0)
-                        .bind(user.0)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(be)?;
-                    }
-
+                    let created = write_in(&mut tx, user, write).await?;
                     tx.commit().await.map_err(be)?;
                     Ok(created)
+                }
+
+                async fn library_writer(&self) -> StoreResult<Box<dyn LibraryWriter>> {
+                    let mut conn = self.pool.acquire().await.map_err(be)?;
+                    let setup: Option<&'static str> = $writer_setup;
+                    if let Some(sql) = setup {
+                        sqlx::query(sql).execute(&mut *conn).await.map_err(be)?;
+                        // Set up for the writer alone, it is not handed to anyone else.
+                        conn.close_on_drop();
+                    }
+                    Ok(Box::new(Writer { conn, open: false }))
                 }
 
                 async fn undo_batch(

@@ -43,7 +43,8 @@ crate::library::impl_library_store!(
     sqlx::Postgres,
     crate::library::BEGIN_WRITE_POSTGRES,
     crate::library::IdSource::Sequence,
-    false
+    false,
+    None
 );
 crate::jobs::impl_job_store!(PgStore, sqlx::Postgres, crate::jobs::CLAIM_POSTGRES);
 crate::connections::impl_connection_store!(PgStore, sqlx::Postgres);

@@ -519,3 +519,83 @@ async fn a_flat_rows_columns_are_kept_once_per_user_and_read_back_whole() {
     })
     .await;
 }
+
+/// How many of the user's items carry `title` in their search text.
+async fn titled(s: &Arc<dyn Store>, user: UserId, title: &str) -> u64 {
+    let q = ItemQuery {
+        search: Some(title.to_lowercase()),
+        limit: 50,
+        ..ItemQuery::default()
+    };
+    s.count_items(user, &q).await.unwrap()
+}
+
+/// A write creating one item titled `title` with one source.
+fn one_item(title: &str, key: &str) -> LibraryWrite {
+    let mut w = LibraryWrite::new(t0());
+    w.new_items = 1;
+    w.items.push(item_write(ItemRef::New(0), title, &[]));
+    w.sources
+        .push(insert(ItemRef::New(0), key, record(key, title), 1));
+    w
+}
+
+#[tokio::test]
+async fn a_writer_keeps_its_writes_to_itself_until_it_commits() {
+    on_both("library_writer", |db| async move {
+        let s = db.store;
+        let alice = user(&s, "alice").await;
+        let mut w = s.library_writer().await.unwrap();
+        assert!(!w.is_open());
+
+        // Two writes in one transaction: the second builds on the first's item, which
+        // the store's own reads do not see yet.
+        let dune = w.write(alice, &one_item("Dune", "1")).await.unwrap()[0];
+        assert!(w.is_open());
+        let mut more = LibraryWrite::new(t0());
+        more.sources
+            .push(insert(ItemRef::Existing(dune), "2", record("2", "Dune"), 1));
+        more.items
+            .push(item_write(ItemRef::Existing(dune), "Dune", &["shelf:sf"]));
+        w.write(alice, &more).await.unwrap();
+        assert!(s.item(alice, dune).await.unwrap().is_none());
+        assert!(s.sources_of_items(alice, &[dune]).await.unwrap().is_empty());
+
+        w.commit().await.unwrap();
+        assert!(!w.is_open());
+        assert!(s.item(alice, dune).await.unwrap().is_some());
+        assert_eq!(s.sources_of_items(alice, &[dune]).await.unwrap().len(), 2);
+
+        // A failed write takes the whole open transaction with it, and the writer goes on.
+        w.write(alice, &one_item("Emma", "3")).await.unwrap();
+        let mut bad = LibraryWrite::new(t0());
+        bad.sources.push(insert(
+            ItemRef::Existing(ItemId(dune.0 + 1000)),
+            "4",
+            record("4", "Nowhere"),
+            1,
+        ));
+        assert!(w.write(alice, &bad).await.is_err(), "no such item");
+        assert!(!w.is_open(), "rolled back");
+        w.write(alice, &one_item("Ubik", "5")).await.unwrap();
+        w.commit().await.unwrap();
+        assert_eq!(titled(&s, alice, "Emma").await, 0);
+        assert_eq!(titled(&s, alice, "Ubik").await, 1);
+
+        // Dropped with a transaction open, it rolls back and holds no lock: the next
+        // writes on the store go through, and none of them (whichever pooled connection
+        // it runs on) commits what the writer left.
+        w.write(alice, &one_item("Solaris", "6")).await.unwrap();
+        drop(w);
+        for n in 0..12 {
+            let key = format!("k{n}");
+            s.write_library(alice, &one_item("Kindred", &key))
+                .await
+                .unwrap();
+        }
+        assert_eq!(titled(&s, alice, "Solaris").await, 0);
+        assert_eq!(titled(&s, alice, "Kindred").await, 12);
+        assert_eq!(titled(&s, alice, "Dune").await, 1);
+    })
+    .await;
+}

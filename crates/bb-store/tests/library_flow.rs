@@ -796,7 +796,12 @@ fn goodreads_csv(rows: &[(u64, String, String, String)]) -> Vec<u8> {
 
 /// 1,200 distinct books: more than two chunks of an import.
 fn many_books() -> Vec<(u64, String, String, String)> {
-    (1..=1200u64)
+    books(1200)
+}
+
+/// `n` distinct books.
+fn books(n: u64) -> Vec<(u64, String, String, String)> {
+    (1..=n)
         .map(|i| {
             (
                 i,
@@ -866,149 +871,184 @@ async fn rows_find_items_created_chunks_earlier_in_the_same_file() {
     .await;
 }
 
-/// A chunk is written while the next one is matched; rows that need what that write holds
-/// must see it exactly as if it had been committed first. Each case is a library of its
-/// own: one full chunk, then the rows that depend on it.
+/// A chunk is written while the next one is matched, and chunks share a transaction that
+/// the store's reads do not see until it commits; rows that need what a chunk wrote must
+/// see it exactly as if it had been committed first. Each case is a library of its own:
+/// one full chunk, then the rows that depend on it, either right after it (its write still
+/// in flight) or after a chunk of unrelated rows (its write done, not committed).
 #[tokio::test]
-async fn rows_that_need_the_chunk_still_being_written_wait_for_it() {
+async fn rows_that_need_what_earlier_chunks_wrote_see_it() {
     on_both("adjacent_chunks", |db| async move {
         type Row = (u64, String, String, String);
         let e = env(&db);
         let chunk = bb_core::library::service::CHUNK_ROWS as u64;
-        let book = |i: u64| -> Row {
-            (
-                i,
-                format!("Book Number {i}"),
-                format!("Writer {}", i % 7),
-                isbn13(1000 + i),
-            )
-        };
-        let pre_existing: Row = (7000, "Pre Existing".into(), "Writer 9".into(), isbn13(5000));
-        // Imports, for a new user, `pre_existing` first when `pre`, then one chunk of books
-        // (row 100 another edition of `pre_existing` when `pre`) followed by `next`. Returns
-        // the summary and the sorted Goodreads ids of the item holding each id in `probe`.
-        let case = |name: &'static str, pre: bool, next: Vec<Row>, probe: Vec<u64>| {
-            let e = &e;
-            let pre_existing = pre_existing.clone();
-            async move {
-                let u = e.user(name).await;
-                if pre {
-                    e.import_bytes(u, &goodreads_csv(std::slice::from_ref(&pre_existing)))
-                        .await;
-                }
-                let mut rows: Vec<Row> = (1..=chunk).map(book).collect();
-                if pre {
-                    rows[99] = (
-                        100,
-                        pre_existing.1.clone(),
-                        pre_existing.2.clone(),
-                        pre_existing.3,
-                    );
-                }
-                rows.extend(next);
-                let s = e.import_bytes(u, &goodreads_csv(&rows)).await;
-                let items = e.items(u).await;
-                let ids_of = |item: &Value| -> Vec<String> {
-                    let mut ids: Vec<String> = item["sources"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|s| s["external_id"].as_str().unwrap().to_owned())
-                        .collect();
-                    ids.sort();
-                    ids
-                };
-                let holders: Vec<Vec<String>> = probe
-                    .iter()
-                    .map(|id| {
-                        let id = id.to_string();
-                        items
+        assert!(
+            3 * chunk < bb_core::library::service::COMMIT_ROWS,
+            "the gap cases need their chunks in one transaction"
+        );
+        for gap in [false, true] {
+            // Rows created between the chunk and the rows that depend on it.
+            let extra = if gap { chunk } else { 0 };
+            let gap_rows: Vec<Row> = (1..=extra)
+                .map(|i| {
+                    (
+                        20_000 + i,
+                        format!("Gap Title {i}"),
+                        format!("Gap Writer {}", i % 5),
+                        isbn13(40_000 + i),
+                    )
+                })
+                .collect();
+            let book = |i: u64| -> Row {
+                (
+                    i,
+                    format!("Book Number {i}"),
+                    format!("Writer {}", i % 7),
+                    isbn13(1000 + i),
+                )
+            };
+            let pre_existing: Row = (7000, "Pre Existing".into(), "Writer 9".into(), isbn13(5000));
+            // Imports, for a new user, `pre_existing` first when `pre`, then one chunk of books
+            // (row 100 another edition of `pre_existing` when `pre`) followed by `next`. Returns
+            // the summary and the sorted Goodreads ids of the item holding each id in `probe`.
+            let case = |name: &'static str, pre: bool, next: Vec<Row>, probe: Vec<u64>| {
+                let e = &e;
+                let pre_existing = pre_existing.clone();
+                let gap_rows = gap_rows.clone();
+                let name = format!("{name}{}", if gap { "_gap" } else { "" });
+                async move {
+                    let u = e.user(&name).await;
+                    if pre {
+                        e.import_bytes(u, &goodreads_csv(std::slice::from_ref(&pre_existing)))
+                            .await;
+                    }
+                    let mut rows: Vec<Row> = (1..=chunk).map(book).collect();
+                    if pre {
+                        rows[99] = (
+                            100,
+                            pre_existing.1.clone(),
+                            pre_existing.2.clone(),
+                            pre_existing.3,
+                        );
+                    }
+                    rows.extend(gap_rows);
+                    rows.extend(next);
+                    let s = e.import_bytes(u, &goodreads_csv(&rows)).await;
+                    let items = e.items(u).await;
+                    let ids_of = |item: &Value| -> Vec<String> {
+                        let mut ids: Vec<String> = item["sources"]
+                            .as_array()
+                            .unwrap()
                             .iter()
-                            .map(ids_of)
-                            .find(|ids| ids.contains(&id))
-                            .unwrap_or_else(|| panic!("{name}: no item holds {id}"))
-                    })
-                    .collect();
-                (s, items.len(), holders)
-            }
-        };
-        let last = chunk;
+                            .map(|s| s["external_id"].as_str().unwrap().to_owned())
+                            .collect();
+                        ids.sort();
+                        ids
+                    };
+                    let holders: Vec<Vec<String>> = probe
+                        .iter()
+                        .map(|id| {
+                            let id = id.to_string();
+                            items
+                                .iter()
+                                .map(ids_of)
+                                .find(|ids| ids.contains(&id))
+                                .unwrap_or_else(|| panic!("{name}: no item holds {id}"))
+                        })
+                        .collect();
+                    (s, items.len(), holders)
+                }
+            };
+            let last = chunk;
 
-        // An edition sharing the last row's ISBN: found by the item the write creates.
-        let (s, n, holders) = case(
-            "isbn",
-            false,
-            vec![(
-                9001,
-                "Another Edition".into(),
-                format!("Writer {}", last % 7),
-                isbn13(1000 + last),
-            )],
-            vec![9001],
-        )
-        .await;
-        assert_eq!((s.created, s.merged, s.failed), (chunk, 1, 0), "{s:?}");
-        assert_eq!(n, usize::try_from(chunk).unwrap());
-        assert_eq!(holders, [[last.to_string(), "9001".into()]]);
+            // An edition sharing the last row's ISBN: found by the item the write creates.
+            let (s, n, holders) = case(
+                "isbn",
+                false,
+                vec![(
+                    9001,
+                    "Another Edition".into(),
+                    format!("Writer {}", last % 7),
+                    isbn13(1000 + last),
+                )],
+                vec![9001],
+            )
+            .await;
+            assert_eq!(
+                (s.created, s.merged, s.failed),
+                (chunk + extra, 1, 0),
+                "{s:?}"
+            );
+            assert_eq!(n, usize::try_from(chunk + extra).unwrap());
+            assert_eq!(holders, [[last.to_string(), "9001".into()]]);
 
-        // The title and author of the last row, without an ISBN.
-        let (s, _, holders) = case(
-            "title",
-            false,
-            vec![(
-                9002,
-                format!("Book Number {last}"),
-                format!("Writer {}", last % 7),
-                String::new(),
-            )],
-            vec![9002],
-        )
-        .await;
-        assert_eq!((s.created, s.merged), (chunk, 1), "{s:?}");
-        assert_eq!(holders, [[last.to_string(), "9002".into()]]);
+            // The title and author of the last row, without an ISBN.
+            let (s, _, holders) = case(
+                "title",
+                false,
+                vec![(
+                    9002,
+                    format!("Book Number {last}"),
+                    format!("Writer {}", last % 7),
+                    String::new(),
+                )],
+                vec![9002],
+            )
+            .await;
+            assert_eq!((s.created, s.merged), (chunk + extra, 1), "{s:?}");
+            assert_eq!(holders, [[last.to_string(), "9002".into()]]);
 
-        // A Goodreads id the write holds, changed: an update, not a second source.
-        let (s, _, holders) = case(
-            "same_id",
-            false,
-            vec![(
-                last,
-                format!("Book Number {last} Revised"),
-                format!("Writer {}", last % 7),
-                isbn13(1000 + last),
-            )],
-            vec![last],
-        )
-        .await;
-        assert_eq!((s.created, s.updated, s.failed), (chunk, 1, 0), "{s:?}");
-        assert_eq!(holders, [[last.to_string()]]);
+            // A Goodreads id the write holds, changed: an update, not a second source.
+            let (s, _, holders) = case(
+                "same_id",
+                false,
+                vec![(
+                    last,
+                    format!("Book Number {last} Revised"),
+                    format!("Writer {}", last % 7),
+                    isbn13(1000 + last),
+                )],
+                vec![last],
+            )
+            .await;
+            assert_eq!(
+                (s.created, s.updated, s.failed),
+                (chunk + extra, 1, 0),
+                "{s:?}"
+            );
+            assert_eq!(holders, [[last.to_string()]]);
 
-        // The earlier file's row, changed: its item has just gained row 100's source.
-        let (s, _, holders) = case(
-            "known",
-            true,
-            vec![(
-                7000,
-                "Pre Existing Revised".into(),
-                "Writer 9".into(),
-                isbn13(5000),
-            )],
-            vec![7000],
-        )
-        .await;
-        assert_eq!((s.created, s.merged, s.updated), (chunk - 1, 1, 1), "{s:?}");
-        assert_eq!(holders, [["100", "7000"]]);
+            // The earlier file's row, changed: its item has just gained row 100's source.
+            let (s, _, holders) = case(
+                "known",
+                true,
+                vec![(
+                    7000,
+                    "Pre Existing Revised".into(),
+                    "Writer 9".into(),
+                    isbn13(5000),
+                )],
+                vec![7000],
+            )
+            .await;
+            assert_eq!(
+                (s.created, s.merged, s.updated),
+                (chunk + extra - 1, 1, 1),
+                "{s:?}"
+            );
+            assert_eq!(holders, [["100", "7000"]]);
 
-        // A third edition matched to that item: it is re-resolved with all three sources.
-        let (s, _, holders) = case(
-            "matched",
-            true,
-            vec![(9100, "Pre Existing".into(), "Writer 9".into(), isbn13(5000))],
-            vec![9100],
-        )
-        .await;
-        assert_eq!((s.created, s.merged), (chunk - 1, 2), "{s:?}");
-        assert_eq!(holders, [["100", "7000", "9100"]]);
+            // A third edition matched to that item: it is re-resolved with all three sources.
+            let (s, _, holders) = case(
+                "matched",
+                true,
+                vec![(9100, "Pre Existing".into(), "Writer 9".into(), isbn13(5000))],
+                vec![9100],
+            )
+            .await;
+            assert_eq!((s.created, s.merged), (chunk + extra - 1, 2), "{s:?}");
+            assert_eq!(holders, [["100", "7000", "9100"]]);
+        }
     })
     .await;
 }
@@ -1018,7 +1058,9 @@ async fn a_queued_import_cut_short_resumes_after_the_rows_it_committed() {
     on_both("queued_import_resumes", |db| async move {
         let e = env(&db);
         let u = e.user("reader").await;
-        let bytes = goodreads_csv(&many_books());
+        // More rows than one transaction takes, so the first commit comes before the end.
+        let total = bb_core::library::service::COMMIT_ROWS + 700;
+        let bytes = goodreads_csv(&books(total));
         let format = ImportFormat::GoodreadsCsv;
         let source = ImportSource {
             format: format.as_str().into(),
@@ -1041,7 +1083,8 @@ async fn a_queued_import_cut_short_resumes_after_the_rows_it_committed() {
                 })
         };
 
-        // The first attempt dies after its first chunk is committed.
+        // The first attempt dies after its first commit, its next chunks written and not
+        // committed: they are rolled back, and the library stays writable.
         let cut = Arc::new(tokio::sync::Notify::new());
         let signal = cut.clone();
         let progress = move |_: u64| signal.notify_one();
@@ -1054,11 +1097,15 @@ async fn a_queued_import_cut_short_resumes_after_the_rows_it_committed() {
         let half = e.lib.batch(u, batch).await.unwrap();
         assert_eq!(half.state, bb_core::ports::BatchState::Running);
         assert!(
-            half.counts.rows > 0 && half.counts.rows < 1200,
+            half.counts.rows >= bb_core::library::service::COMMIT_ROWS && half.counts.rows < total,
             "{:?}",
             half.counts
         );
         assert_eq!(half.counts.created, half.counts.rows);
+        assert_eq!(
+            e.items(u).await.len(),
+            usize::try_from(half.counts.rows).unwrap()
+        );
 
         // The next attempt reads the file from the start and picks up where it stopped.
         let s = e
@@ -1068,10 +1115,10 @@ async fn a_queued_import_cut_short_resumes_after_the_rows_it_committed() {
             .unwrap();
         assert_eq!(
             (s.rows, s.created, s.merged, s.failed),
-            (1200, 1200, 0, 0),
+            (total, total, 0, 0),
             "{s:?}"
         );
-        assert_eq!(e.items(u).await.len(), 1200);
+        assert_eq!(e.items(u).await.len(), usize::try_from(total).unwrap());
         let done = e.lib.batch(u, batch).await.unwrap();
         assert_eq!(done.state, bb_core::ports::BatchState::Done);
 
@@ -1082,7 +1129,7 @@ async fn a_queued_import_cut_short_resumes_after_the_rows_it_committed() {
             .await
             .unwrap();
         assert_eq!(again, s);
-        assert_eq!(e.items(u).await.len(), 1200);
+        assert_eq!(e.items(u).await.len(), usize::try_from(total).unwrap());
     })
     .await;
 }

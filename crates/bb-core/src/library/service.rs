@@ -7,12 +7,23 @@
 //! per import on first need and kept current with what the import writes), and the few
 //! items they hit are fetched by id. Matching then runs in memory (items created earlier
 //! in the chunk included), every touched item is re-resolved from all its sources, and the
-//! chunk is written as one transaction. So the queries per row stay constant however large
-//! the library is.
+//! chunk is written in one piece. So the queries per row stay constant however large the
+//! library is.
 //!
-//! That transaction runs while the next chunk is read and matched (`PendingWrite`). The
-//! next chunk waits for it (`Library::settle`) before it reads or matches anything the
-//! write holds, so the outcome is the same as writing the chunks one after another.
+//! That write runs while the next chunk is read and matched (`PendingWrite`). The next
+//! chunk waits for it (`Library::settle`) before it reads or matches anything the write
+//! holds, so the outcome is the same as writing the chunks one after another.
+//!
+//! The writes go through one [`LibraryWriter`], and chunks share a transaction until
+//! [`COMMIT_ROWS`] rows are in it: a commit writes out every page the transaction
+//! dirtied, and a 500-row chunk dirties most leaves of the title-order index, so per-chunk
+//! commits wrote those pages again and again (twice the bytes a 100k-row import now
+//! writes). The store's reads see only committed rows, so a chunk that would read what an
+//! open transaction holds (a source key, an item it changed) commits first
+//! (`Library::commit`); the match candidates of the items the import created are kept
+//! in memory instead (`Uncommitted`), as later rows look them up often. The batch's counts
+//! are written with each chunk, so an import cut short resumes after the rows it
+//! committed.
 //!
 //! Parsers live in `bb-importers`, which core must not depend on: callers pass the rows
 //! in, converting row errors to [`RowFailure`].
@@ -34,8 +45,8 @@ use crate::error::{CoreError, CoreResult};
 use crate::ids::{BatchId, ItemId, UserId};
 use crate::ports::{
     BatchCounts, BatchState, DuplicateState, DuplicateWrite, ImportBatch, ItemQuery, ItemRef,
-    ItemWrite, Job, LibraryWrite, NewJob, PossibleDuplicate, RatingFilter, SourceOp, SourceWrite,
-    Store, StoredSource,
+    ItemWrite, Job, LibraryWrite, LibraryWriter, NewJob, PossibleDuplicate, RatingFilter, SourceOp,
+    SourceWrite, Store, StoredSource,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -44,8 +55,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::Write;
 use std::sync::Arc;
 
-/// Rows per transaction and per candidate lookup.
+/// Rows per chunk: per candidate lookup and per write.
 pub const CHUNK_ROWS: usize = 500;
+/// Rows an import writes before it commits: its chunks' writes share a transaction until
+/// this many rows are in it (or a chunk needs to read what they wrote).
+pub const COMMIT_ROWS: u64 = 5000;
 /// Items read per query when an import loads the match index.
 const INDEX_PAGE: u64 = 2000;
 /// Row errors kept in a summary; the count in `failed` stays exact.
@@ -388,7 +402,7 @@ fn temp_id(n: usize) -> i64 {
 }
 
 /// What an import carries from chunk to chunk.
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct ImportState {
     counts: BatchCounts,
     /// Exported items (bookbridge JSON) → the item they became.
@@ -397,15 +411,42 @@ struct ImportState {
     index: Option<MatchIndex>,
     /// The previous chunk's write, still running while this chunk is matched.
     pending: Option<PendingWrite>,
+    /// The import's writer between writes (a write in flight holds it); made at the first.
+    writer: Option<Box<dyn LibraryWriter>>,
+    /// What settled writes left uncommitted.
+    uncommitted: Uncommitted,
+    /// Rows whose chunk is written (settled), committed or not.
+    written: u64,
     /// Rows whose chunk is committed: what progress reports.
     committed: u64,
+}
+
+/// What the import has written and not committed yet: the store's reads, on other
+/// connections, do not see it. A chunk that would read any of it commits first
+/// ([`Library::commit`]), except for the match keys of the items the import created,
+/// which are kept here.
+#[derive(Debug, Default)]
+struct Uncommitted {
+    /// Source keys written.
+    keys: HashSet<(String, String)>,
+    /// Items created or changed.
+    items: HashSet<i64>,
+    /// The match candidates of the items created, as written.
+    created: HashMap<i64, MatchCandidate>,
 }
 
 /// A spawned write that is cancelled (its transaction rolled back) if the import stops
 /// waiting for it, as it would have been had the import awaited it in place: an import
 /// dropped mid-way leaves no write behind to race the attempt that resumes it.
-#[derive(Debug)]
-struct WriteTask(tokio::task::JoinHandle<Result<Vec<ItemId>, crate::error::StoreError>>);
+struct WriteTask(tokio::task::JoinHandle<WriteDone>);
+
+/// A finished write: the writer back, the ids of the items it created and, if it left
+/// them uncommitted, their match candidates (by `ItemRef::New` number) for [`Uncommitted`].
+struct WriteDone {
+    writer: Box<dyn LibraryWriter>,
+    created: Result<Vec<ItemId>, crate::error::StoreError>,
+    candidates: Vec<(usize, MatchCandidate)>,
+}
 
 impl Drop for WriteTask {
     fn drop(&mut self) {
@@ -416,11 +457,12 @@ impl Drop for WriteTask {
 /// A chunk's write in flight, and what it changes: a later chunk that would read or match
 /// any of it waits for the write first ([`Library::settle`]), so every chunk still sees
 /// the library exactly as if the chunks before it had been written one after another.
-#[derive(Debug)]
 struct PendingWrite {
     write: WriteTask,
-    /// The batch's row count once it is committed.
+    /// The batch's row count once it is written.
     rows: u64,
+    /// Whether the write commits (itself and what was written before it).
+    commits: bool,
     /// The source keys it writes.
     keys: HashSet<(String, String)>,
     /// The items it creates (temporary ids) or changes.
@@ -786,7 +828,7 @@ impl Library {
             self.chunk_or_settle(user, batch.id, chunk, &mut state)
                 .await?;
         }
-        self.settle(&mut state).await?;
+        self.commit(&mut state).await?;
         progress(state.counts.rows);
         let ImportState { counts, groups, .. } = state;
         let errors_json = serde_json::to_value(&errors)
@@ -848,19 +890,41 @@ impl Library {
     }
 
     /// Waits for the write in flight, if any, and takes in what it created: the real ids of
-    /// its new items go into the match index and the exported-item groups.
+    /// its new items go into the match index and the exported-item groups, and what it
+    /// left uncommitted into [`Uncommitted`].
     async fn settle(&self, state: &mut ImportState) -> CoreResult<()> {
         let Some(mut p) = state.pending.take() else {
             return Ok(());
         };
-        let created = (&mut p.write.0).await.map_err(|e| {
+        let WriteDone {
+            writer,
+            created,
+            candidates,
+        } = (&mut p.write.0).await.map_err(|e| {
             crate::error::StoreError::Backend(format!("a library write stopped: {e}"))
-        })??;
-        state.committed = p.rows;
+        })?;
+        state.writer = Some(writer);
+        let created = created?;
+        state.written = p.rows;
         let real = |temp: i64| match item_ref(temp) {
             ItemRef::New(n) => created.get(n).map(|id| id.0),
             ItemRef::Existing(id) => Some(id.0),
         };
+        if p.commits {
+            state.committed = p.rows;
+            state.uncommitted = Uncommitted::default();
+        } else {
+            let u = &mut state.uncommitted;
+            u.keys.extend(p.keys);
+            u.items.extend(p.items.iter().filter_map(|i| real(*i)));
+            for (n, mut c) in candidates {
+                if let Some(id) = created.get(n) {
+                    // It was written under its temporary id.
+                    c.item = id.0;
+                    u.created.insert(id.0, c);
+                }
+            }
+        }
         for (g, temp) in p.new_groups {
             if let Some(id) = real(temp) {
                 state.groups.insert(g, ItemId(id));
@@ -869,6 +933,20 @@ impl Library {
         if let Some(index) = &mut state.index {
             index.absorb(p.local, real);
         }
+        Ok(())
+    }
+
+    /// Settles the write in flight and commits everything written: what follows reads
+    /// the store, and must find it there.
+    async fn commit(&self, state: &mut ImportState) -> CoreResult<()> {
+        self.settle(state).await?;
+        if let Some(w) = &mut state.writer
+            && w.is_open()
+        {
+            w.commit().await?;
+        }
+        state.committed = state.written;
+        state.uncommitted = Uncommitted::default();
         Ok(())
     }
 
@@ -906,6 +984,16 @@ impl Library {
             .is_some_and(|p| p.touches_rows(&rows))
         {
             self.settle(state).await?;
+        }
+        if !state.uncommitted.keys.is_empty()
+            && rows.iter().any(|r| {
+                state
+                    .uncommitted
+                    .keys
+                    .contains(&(r.provider.clone(), r.source_key.clone()))
+            })
+        {
+            self.commit(state).await?;
         }
         let now = self.clock.now();
         let key_list: Vec<(String, String)> = rows
@@ -947,8 +1035,8 @@ impl Library {
             row_keys.push(r.keys.take());
         }
         if state.index.is_none() && row_keys.iter().any(Option::is_some) {
-            // The index is read from the store, so it must hold the write in flight.
-            self.settle(state).await?;
+            // The index is read from the store, so it must hold everything written.
+            self.commit(state).await?;
             state.index = Some(self.load_index(user).await?);
         }
         let lookup = |state: &ImportState| {
@@ -966,6 +1054,18 @@ impl Library {
             hits = lookup(state);
         }
         let mut candidates: BTreeMap<i64, MatchCandidate> = BTreeMap::new();
+        // Items this import created and has not committed are matched from what it wrote;
+        // others it changed are read once committed.
+        hits.retain(|i| match state.uncommitted.created.get(i) {
+            Some(c) => {
+                candidates.insert(*i, c.clone());
+                false
+            }
+            None => true,
+        });
+        if hits.iter().any(|i| state.uncommitted.items.contains(i)) {
+            self.commit(state).await?;
+        }
         if !hits.is_empty() {
             let ids: Vec<ItemId> = hits.iter().map(|i| ItemId(*i)).collect();
             for c in self.store.match_candidates(user, &ids).await? {
@@ -1080,22 +1180,18 @@ impl Library {
             changed.insert(key, (target, ws));
         }
 
-        if touched.is_empty() {
-            // Counts are written in order, after those of the write in flight.
-            self.settle(state).await?;
-            self.store
-                .set_batch_counts(user, batch, &state.counts)
-                .await?;
-            state.committed = state.counts.rows;
-            return Ok(());
-        }
-
         // Every source of every touched item, with this chunk's changes laid over.
         let existing_items: Vec<ItemId> = touched
             .iter()
             .filter(|i| **i > 0)
             .map(|i| ItemId(*i))
             .collect();
+        if existing_items
+            .iter()
+            .any(|i| state.uncommitted.items.contains(&i.0))
+        {
+            self.commit(state).await?;
+        }
         let mut per_item: BTreeMap<i64, Vec<WorkingSource>> = BTreeMap::new();
         if !existing_items.is_empty() {
             for s in self.store.sources_of_items(user, &existing_items).await? {
@@ -1146,16 +1242,41 @@ impl Library {
                 .push(self.item_write(item_ref(*item), &sources, &edits));
         }
         write.duplicates = duplicates;
+        // A chunk with nothing to write still writes its counts, in order.
         write.batch_counts = Some((batch, state.counts));
         // One write at a time, in chunk order; this one runs while the next chunk is read
         // and matched.
         self.settle(state).await?;
-        let store = Arc::clone(&self.store);
+        let mut writer = match state.writer.take() {
+            Some(w) => w,
+            None => self.store.library_writer().await?,
+        };
+        let commits = state.counts.rows - state.committed >= COMMIT_ROWS;
         state.pending = Some(PendingWrite {
             write: WriteTask(tokio::spawn(async move {
-                store.write_library(user, &write).await
+                let mut created = writer.write(user, &write).await;
+                let mut candidates = Vec::new();
+                if commits {
+                    if created.is_ok()
+                        && let Err(e) = writer.commit().await
+                    {
+                        created = Err(e);
+                    }
+                } else {
+                    for w in write.items {
+                        if let ItemRef::New(n) = w.item {
+                            candidates.push((n, w.candidate));
+                        }
+                    }
+                }
+                WriteDone {
+                    writer,
+                    created,
+                    candidates,
+                }
             })),
             rows: state.counts.rows,
+            commits,
             keys,
             local,
             new_groups,

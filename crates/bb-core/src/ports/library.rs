@@ -164,6 +164,26 @@ pub struct DuplicateWrite {
     pub reason: serde_json::Value,
 }
 
+/// An import's writes, on one connection held for the import. [`Self::write`] applies a
+/// [`LibraryWrite`] inside the transaction open on it (beginning one if none is), so an
+/// import can put several chunks in one transaction: a commit writes every page it
+/// dirtied, and chunks committed together write the pages they share once. The
+/// connection's page cache also stays warm from one chunk to the next, as no other
+/// connection's commit invalidates it.
+///
+/// What is written is visible to other connections, and so to the store's reads, only
+/// once committed. A writer dropped with a transaction open rolls it back (its connection
+/// is closed, not reused), as does a failed write.
+#[async_trait]
+pub trait LibraryWriter: Send {
+    /// Applies `write` in the open transaction; returns the ids of the created items.
+    async fn write(&mut self, user: UserId, write: &LibraryWrite) -> StoreResult<Vec<ItemId>>;
+    /// Commits the open transaction, if any.
+    async fn commit(&mut self) -> StoreResult<()>;
+    /// Whether a transaction is open (something written and not yet committed).
+    fn is_open(&self) -> bool;
+}
+
 /// Everything one step of the library changes, applied in one transaction.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LibraryWrite {
@@ -394,6 +414,9 @@ pub trait LibraryStore: Send + Sync {
     ) -> StoreResult<Vec<(ItemId, ManualEdits)>>;
     /// Applies `write` in one transaction; returns the ids of the created items in order.
     async fn write_library(&self, user: UserId, write: &LibraryWrite) -> StoreResult<Vec<ItemId>>;
+    /// A writer for an import: its writes go one after another through one connection of
+    /// its own, several to a transaction (see [`LibraryWriter`]).
+    async fn library_writer(&self) -> StoreResult<Box<dyn LibraryWriter>>;
 
     /// Withdraws what `batch` supplied: its source versions go, each source falls back to
     /// its previous version or disappears. Returns the items whose sources changed. The
