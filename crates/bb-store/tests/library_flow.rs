@@ -1134,6 +1134,78 @@ async fn a_queued_import_cut_short_resumes_after_the_rows_it_committed() {
     .await;
 }
 
+/// A clock that moves a second each time it is read: an import as slow as can be.
+#[derive(Debug)]
+struct Ticking(ManualClock);
+
+impl Clock for Ticking {
+    fn now(&self) -> chrono::DateTime<Utc> {
+        self.0.advance(Duration::seconds(1));
+        self.0.now()
+    }
+}
+
+/// Chunks share a transaction until `COMMIT_ROWS` rows are in it, unless it has been open
+/// longer than `COMMIT_AFTER_MS`: a slow import must not hold SQLite's write lock for
+/// long. Progress reports committed rows, so it shows where the commits fell.
+#[tokio::test]
+async fn a_slow_import_commits_before_its_transaction_is_full() {
+    on_both("slow_import_commits", |db| async move {
+        // Three full chunks and a few rows.
+        let bytes = goodreads_csv(&books(1600));
+        let format = ImportFormat::GoodreadsCsv;
+        let source = ImportSource {
+            format: format.as_str().into(),
+            provider: format.provider().into(),
+            label: None,
+        };
+        let start = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
+        let clocks: [(&str, Arc<dyn Clock>); 2] = [
+            ("steady", Arc::new(ManualClock::new(start))),
+            ("slow", Arc::new(Ticking(ManualClock::new(start)))),
+        ];
+        let mut reported = Vec::new();
+        for (name, clock) in clocks {
+            let lib = Library::new(db.store.clone(), clock.clone(), ResolveRules::default());
+            let u = db
+                .store
+                .create_user(name, "$argon2id$fake", clock.now())
+                .await
+                .unwrap()
+                .id;
+            let rows = parse_reader(format, Box::new(std::io::Cursor::new(bytes.clone())))
+                .unwrap()
+                .map(|r| {
+                    r.map_err(|e| RowFailure {
+                        row: e.row,
+                        message: e.message,
+                    })
+                });
+            let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let record = seen.clone();
+            let s = lib
+                .import_with_progress(u, &source, rows, &move |n| {
+                    record.lock().unwrap().push(n);
+                })
+                .await
+                .unwrap();
+            assert_eq!(
+                (s.rows, s.created, s.failed),
+                (1600, 1600, 0),
+                "{name}: {s:?}"
+            );
+            assert_eq!(lib.all_items(u).await.unwrap().len(), 1600, "{name}");
+            reported.push(seen.lock().unwrap().clone());
+        }
+        // One transaction would take the whole file.
+        const { assert!(1600 < bb_core::library::service::COMMIT_ROWS) };
+        assert_eq!(reported[0], [1600], "steady: one commit, at the end");
+        // The second chunk's write commits; the next chunk, settling it, reports it.
+        assert_eq!(reported[1], [1000, 1600], "slow: the second chunk commits");
+    })
+    .await;
+}
+
 /// The item shape the issue documents for `library --json` and `GET /api/library`.
 #[tokio::test]
 async fn every_item_carries_the_documented_fields_with_provenance() {

@@ -15,7 +15,8 @@
 //! holds, so the outcome is the same as writing the chunks one after another.
 //!
 //! The writes go through one [`LibraryWriter`], and chunks share a transaction until
-//! [`COMMIT_ROWS`] rows are in it: a commit writes out every page the transaction
+//! [`COMMIT_ROWS`] rows are in it or it has been open [`COMMIT_AFTER_MS`] (with SQLite,
+//! every other writer waits for it): a commit writes out every page the transaction
 //! dirtied, and a 500-row chunk dirties most leaves of the title-order index, so per-chunk
 //! commits wrote those pages again and again (twice the bytes a 100k-row import now
 //! writes). The store's reads see only committed rows, so a chunk that would read what an
@@ -60,6 +61,11 @@ pub const CHUNK_ROWS: usize = 500;
 /// Rows an import writes before it commits: its chunks' writes share a transaction until
 /// this many rows are in it (or a chunk needs to read what they wrote).
 pub const COMMIT_ROWS: u64 = 5000;
+/// How long an import's transaction stays open, at most about: the chunk written after
+/// this commits, whatever its row count. With SQLite every other write (another user's
+/// import, a web request, a sync) waits for the transaction, so a slow machine or a slow
+/// file must not hold it for 5,000 rows' time.
+pub const COMMIT_AFTER_MS: i64 = 500;
 /// Items read per query when an import loads the match index.
 const INDEX_PAGE: u64 = 2000;
 /// Row errors kept in a summary; the count in `failed` stays exact.
@@ -417,6 +423,8 @@ struct ImportState {
     uncommitted: Uncommitted,
     /// Rows whose chunk is written (settled), committed or not.
     written: u64,
+    /// When the open transaction's first write was handed to the writer.
+    opened: Option<DateTime<Utc>>,
     /// Rows whose chunk is committed: what progress reports.
     committed: u64,
 }
@@ -913,6 +921,7 @@ impl Library {
         if p.commits {
             state.committed = p.rows;
             state.uncommitted = Uncommitted::default();
+            state.opened = None;
         } else {
             let u = &mut state.uncommitted;
             u.keys.extend(p.keys);
@@ -947,6 +956,7 @@ impl Library {
         }
         state.committed = state.written;
         state.uncommitted = Uncommitted::default();
+        state.opened = None;
         Ok(())
     }
 
@@ -1251,7 +1261,9 @@ impl Library {
             Some(w) => w,
             None => self.store.library_writer().await?,
         };
-        let commits = state.counts.rows - state.committed >= COMMIT_ROWS;
+        let opened = *state.opened.get_or_insert(now);
+        let commits = state.counts.rows - state.committed >= COMMIT_ROWS
+            || now - opened >= chrono::Duration::milliseconds(COMMIT_AFTER_MS);
         state.pending = Some(PendingWrite {
             write: WriteTask(tokio::spawn(async move {
                 let mut created = writer.write(user, &write).await;
