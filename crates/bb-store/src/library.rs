@@ -334,10 +334,8 @@ macro_rules! impl_library_store {
                 for<'a> &'a str: sqlx::ColumnIndex<R>,
             {
                 let keys: String = r.try_get("match_keys").map_err(be)?;
-                let mut c: MatchCandidate = serde_json::from_str(&keys).map_err(|e| json_err(&e))?;
-                c.item = r.try_get("id").map_err(be)?;
-                c.never_merge_with.clear();
-                Ok(c)
+                MatchCandidate::from_stored(r.try_get("id").map_err(be)?, &keys)
+                    .map_err(|e| json_err(&e))
             }
 
             /// Fills in the pairs the user split, for candidates found by id.
@@ -494,7 +492,7 @@ macro_rules! impl_library_store {
                         q = q
                             .bind(*id)
                             .bind(user.0)
-                            .bind(serde_json::to_string(&w.candidate).map_err(|e| json_err(&e))?)
+                            .bind(w.candidate.to_stored().map_err(|e| json_err(&e))?)
                             .bind(w.sort_title.as_str())
                             .bind(w.search_text.as_str())
                             .bind(w.status.as_deref())
@@ -520,8 +518,7 @@ macro_rules! impl_library_store {
             for w in &write.items {
                 let item = real(w.item)?;
                 if let ItemRef::Existing(id) = w.item {
-                    let keys =
-                        serde_json::to_string(&w.candidate).map_err(|e| json_err(&e))?;
+                    let keys = w.candidate.to_stored().map_err(|e| json_err(&e))?;
                     let done = sqlx::query(
                         "UPDATE library_items SET match_keys = $1, sort_title = $2, \
                          search_text = $3, status = $4, rating = $5, updated_at = $6 \

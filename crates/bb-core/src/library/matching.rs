@@ -90,6 +90,112 @@ impl MatchCandidate {
     }
 }
 
+/// [`MatchCandidate`] as the store keeps it (`library_items.match_keys`): tuples instead of
+/// named fields, and without the item's id and never-merge pairs, which the store keeps in
+/// their own columns and table. About 170 bytes where the candidate's own JSON took 390;
+/// the column is most of an item's row, and every import writes it for every item it
+/// touches and reads it for the whole library when it builds its match index.
+#[derive(Serialize)]
+struct StoredKeysOut<'a> {
+    v: u8,
+    i: Vec<(IdScheme, &'a str)>,
+    /// `[main]`, or `[main, full]` for a title with a subtitle.
+    t: Vec<Vec<&'a str>>,
+    a: Vec<(&'a [String], &'a str)>,
+    s: Vec<(&'a str, &'a str)>,
+}
+
+#[derive(Deserialize)]
+struct StoredKeysIn {
+    i: Vec<(IdScheme, String)>,
+    t: Vec<Vec<String>>,
+    a: Vec<(Vec<String>, String)>,
+    s: Vec<(String, String)>,
+}
+
+/// How a [`StoredKeysOut`] begins; older rows hold the candidate's own JSON.
+const STORED_KEYS_V2: &str = "{\"v\":2,";
+
+impl MatchCandidate {
+    /// What the store keeps of the candidate (see [`StoredKeysOut`]).
+    pub fn to_stored(&self) -> Result<String, serde_json::Error> {
+        let out = StoredKeysOut {
+            v: 2,
+            i: self
+                .identifiers
+                .iter()
+                .map(|id| (id.scheme, id.value.as_str()))
+                .collect(),
+            t: self
+                .titles
+                .iter()
+                .map(|t| {
+                    if t.has_subtitle() {
+                        vec![t.main.as_str(), t.full.as_str()]
+                    } else {
+                        vec![t.main.as_str()]
+                    }
+                })
+                .collect(),
+            a: self
+                .authors
+                .iter()
+                .map(|a| (a.tokens.as_slice(), a.compact.as_str()))
+                .collect(),
+            s: self
+                .sources
+                .iter()
+                .map(|k| (k.provider.as_str(), k.external_id.as_str()))
+                .collect(),
+        };
+        serde_json::to_string(&out)
+    }
+
+    /// Reads what [`Self::to_stored`] wrote, or a candidate's own JSON (rows stored before
+    /// it), as item `item` with no never-merge pairs.
+    pub fn from_stored(item: i64, stored: &str) -> Result<Self, serde_json::Error> {
+        if !stored.starts_with(STORED_KEYS_V2) {
+            let mut c: Self = serde_json::from_str(stored)?;
+            c.item = item;
+            c.never_merge_with.clear();
+            return Ok(c);
+        }
+        let k: StoredKeysIn = serde_json::from_str(stored)?;
+        let titles =
+            k.t.into_iter()
+                .filter_map(|t| {
+                    let mut parts = t.into_iter();
+                    let main = parts.next()?;
+                    let full = parts.next().unwrap_or_else(|| main.clone());
+                    Some(TitleKey { main, full })
+                })
+                .collect();
+        Ok(Self {
+            item,
+            identifiers: k
+                .i
+                .into_iter()
+                .map(|(scheme, value)| Identifier { scheme, value })
+                .collect(),
+            titles,
+            authors: k
+                .a
+                .into_iter()
+                .map(|(tokens, compact)| AuthorKey { tokens, compact })
+                .collect(),
+            sources: k
+                .s
+                .into_iter()
+                .map(|(provider, external_id)| SourceKey {
+                    provider,
+                    external_id,
+                })
+                .collect(),
+            never_merge_with: BTreeSet::new(),
+        })
+    }
+}
+
 /// Why two things were judged the same (or possibly the same) work.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -771,5 +877,82 @@ mod tests {
     fn empty_titles_never_match_by_title() {
         let r = rec("", &["Frank Herbert"]);
         assert_eq!(match_record(&r, "x", &[item(1, &r)]), MatchOutcome::New);
+    }
+
+    /// An item with every kind of key: a subtitle, two authors, identifiers of several
+    /// schemes, two sources (one id with a colon and a quote).
+    fn full_candidate() -> MatchCandidate {
+        let mut a = rec("Dune: Deluxe Edition", &["Frank Herbert", "Brian Herbert"]);
+        a.identifiers = vec![
+            Identifier::new(IdScheme::Isbn13, "9780441013593"),
+            Identifier::new(IdScheme::Asin, "B00B7NPRY8"),
+        ];
+        a.external_id = Some("gr:\"1\"".into());
+        let mut b = rec("Dune", &["Frank Herbert"]);
+        b.external_id = Some("42".into());
+        MatchCandidate::from_records(9, [("goodreads", &a), ("storygraph", &b)])
+    }
+
+    #[test]
+    fn stored_keys_read_back_as_the_candidate() {
+        let c = full_candidate();
+        assert!(c.titles.iter().any(TitleKey::has_subtitle), "{c:?}");
+        assert!(c.titles.len() > 1 && c.authors.len() > 1 && c.sources.len() > 1);
+        let stored = c.to_stored().unwrap();
+        assert_eq!(MatchCandidate::from_stored(9, &stored).unwrap(), c);
+        // The store keeps the id in its own column: whatever it says wins.
+        assert_eq!(MatchCandidate::from_stored(3, &stored).unwrap().item, 3);
+        let old = serde_json::to_string(&c).unwrap();
+        assert!(
+            stored.len() * 10 < old.len() * 6,
+            "{} bytes against {}: {stored}",
+            stored.len(),
+            old.len()
+        );
+    }
+
+    #[test]
+    fn keys_stored_as_the_candidates_own_json_still_read() {
+        // A row written before the compact form, as the store held it.
+        let old = r#"{"item":0,"identifiers":[{"scheme":"isbn13","value":"9780587303770"},{"scheme":"goodreads","value":"10000000"}],"titles":[{"main":"tarist of empire 0","full":"tarist of empire 0"}],"authors":[{"tokens":["jemisin","jorge"],"compact":"jorgejemisin"}],"sources":[{"provider":"goodreads","external_id":"10000000"}],"never_merge_with":[5]}"#;
+        let c = MatchCandidate::from_stored(7, old).unwrap();
+        assert_eq!(c.item, 7);
+        assert!(c.never_merge_with.is_empty(), "the store's table has those");
+        assert_eq!(c.titles[0].main, "tarist of empire 0");
+        assert_eq!(c.authors[0].compact, "jorgejemisin");
+        assert!(
+            c.identifiers
+                .contains(&Identifier::new(IdScheme::Isbn13, "9780587303770"))
+        );
+        // And it stores compactly now, reading back the same.
+        let again = MatchCandidate::from_stored(7, &c.to_stored().unwrap()).unwrap();
+        assert_eq!(again, c);
+        assert!(MatchCandidate::from_stored(7, "{\"v\":2,\"i\":[[\"nope\",\"1\"]]}").is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_records_keys_survive_the_store(
+            titles in proptest::collection::vec("\\PC{0,30}", 1..4),
+            authors in proptest::collection::vec("\\PC{0,20}", 0..4),
+            ids in proptest::collection::vec("[0-9X:\\\\\"]{1,13}", 0..3),
+        ) {
+            let records: Vec<SourceRecord> = titles
+                .iter()
+                .enumerate()
+                .map(|(n, t)| {
+                    let mut r = rec(t, &authors.iter().map(String::as_str).collect::<Vec<_>>());
+                    r.external_id = ids.get(n).cloned();
+                    r.identifiers = ids
+                        .iter()
+                        .map(|v| Identifier::new(IdScheme::Goodreads, v.clone()))
+                        .collect();
+                    r
+                })
+                .collect();
+            let c = MatchCandidate::from_records(1, records.iter().map(|r| ("goodreads", r)));
+            let stored = c.to_stored().unwrap();
+            proptest::prop_assert_eq!(MatchCandidate::from_stored(1, &stored).unwrap(), c);
+        }
     }
 }
