@@ -1049,20 +1049,27 @@ impl Library {
             self.commit(state).await?;
             state.index = Some(self.load_index(user).await?);
         }
+        // What each row finds in the index, kept for matching it, and all of that.
         let lookup = |state: &ImportState| {
             let mut hits: BTreeSet<i64> = BTreeSet::new();
-            if let Some(index) = &state.index {
-                for keys in row_keys.iter().flatten() {
-                    index.lookup(keys, &mut hits);
+            let mut per_row: Vec<BTreeSet<i64>> = Vec::with_capacity(row_keys.len());
+            for keys in &row_keys {
+                let mut found = BTreeSet::new();
+                if let (Some(index), Some(keys)) = (&state.index, keys) {
+                    index.lookup(keys, &mut found);
+                    hits.extend(found.iter().copied());
                 }
+                per_row.push(found);
             }
-            hits
+            (hits, per_row)
         };
-        let mut hits = lookup(state);
+        let (mut hits, mut row_hits) = lookup(state);
         if Self::hits_pending(state, &row_keys, &hits) {
             self.settle(state).await?;
-            hits = lookup(state);
+            (hits, row_hits) = lookup(state);
         }
+        // The index does not change from here on in ways these rows could see: a write
+        // settled below (by a commit) adds only what `hits_pending` found they miss.
         let mut candidates: BTreeMap<i64, MatchCandidate> = BTreeMap::new();
         // Items this import created and has not committed are matched from what it wrote;
         // others it changed are read once committed.
@@ -1092,7 +1099,7 @@ impl Library {
         let mut duplicates: Vec<DuplicateWrite> = Vec::new();
         let mut new_groups: Vec<(usize, i64)> = Vec::new();
 
-        for (mut row, keys) in rows.into_iter().zip(row_keys) {
+        for ((mut row, keys), found) in rows.into_iter().zip(row_keys).zip(row_hits) {
             let key = (row.provider.clone(), row.source_key.clone());
             let seen_at = row.seen_at.unwrap_or(now);
             if let Some((item, existing)) = changed.get(&key).or_else(|| known.get(&key)) {
@@ -1130,10 +1137,7 @@ impl Library {
                 }
             } else {
                 let keys = keys.unwrap_or_default();
-                let mut ids: BTreeSet<i64> = BTreeSet::new();
-                if let Some(index) = &state.index {
-                    index.lookup(&keys, &mut ids);
-                }
+                let mut ids = found;
                 local.lookup(&keys, &mut ids);
                 let cands: Vec<&MatchCandidate> =
                     ids.iter().filter_map(|i| candidates.get(i)).collect();
@@ -1262,7 +1266,7 @@ impl Library {
             None => self.store.library_writer().await?,
         };
         let opened = *state.opened.get_or_insert(now);
-        let commits = state.counts.rows - state.committed >= COMMIT_ROWS
+        let commits = state.counts.rows.saturating_sub(state.committed) >= COMMIT_ROWS
             || now - opened >= chrono::Duration::milliseconds(COMMIT_AFTER_MS);
         state.pending = Some(PendingWrite {
             write: WriteTask(tokio::spawn(async move {
