@@ -890,23 +890,6 @@ macro_rules! impl_library_store {
                     Ok(done.rows_affected() > 0)
                 }
 
-                async fn set_batch_counts(
-                    &self,
-                    user: UserId,
-                    batch: BatchId,
-                    counts: &BatchCounts,
-                ) -> StoreResult<()> {
-                    let counts = serde_json::to_string(counts).map_err(|e| json_err(&e))?;
-                    sqlx::query("UPDATE import_batches SET counts = $1 WHERE id = $2 AND user_id = $3")
-                        .bind(counts)
-                        .bind(batch.0)
-                        .bind(user.0)
-                        .execute(&self.pool)
-                        .await
-                        .map_err(be)?;
-                    Ok(())
-                }
-
                 async fn delete_batch(&self, user: UserId, batch: BatchId) -> StoreResult<bool> {
                     let done = sqlx::query("DELETE FROM import_batches WHERE id = $1 AND user_id = $2")
                         .bind(batch.0)

@@ -347,12 +347,6 @@ pub trait LibraryStore: Send + Sync {
         errors: Option<&serde_json::Value>,
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
-    async fn set_batch_counts(
-        &self,
-        user: UserId,
-        batch: BatchId,
-        counts: &BatchCounts,
-    ) -> StoreResult<()>;
     /// Deletes a batch that contributed nothing (an upload that never completed).
     async fn delete_batch(&self, user: UserId, batch: BatchId) -> StoreResult<bool>;
     /// One piece of a stored upload (`seq` from 0).
