@@ -117,7 +117,8 @@ struct StoredKeysIn {
 const STORED_KEYS_V2: &str = "{\"v\":2,";
 
 impl MatchCandidate {
-    /// What the store keeps of the candidate (see [`StoredKeysOut`]).
+    /// What the store keeps of the candidate: tuples tagged `{"v":2,…}`, without the item's
+    /// id and never-merge pairs, which the store keeps in their own column and table.
     pub fn to_stored(&self) -> Result<String, serde_json::Error> {
         let out = StoredKeysOut {
             v: 2,

@@ -3,7 +3,8 @@
 //! read), manual edits, never-merge pairs and possible duplicates.
 //!
 //! The store keeps no merge logic: `library::service` decides, and hands the store one
-//! [`LibraryWrite`] per chunk of an import so each chunk is one transaction. Each item
+//! [`LibraryWrite`] per chunk of an import, through a [`LibraryWriter`] that puts several
+//! chunks in one transaction (other writes are one transaction each). Each item
 //! stores its match keys (a `MatchCandidate`), from which an import builds its in-memory
 //! match index once, and string keys for list filters (shelf, format, provider).
 
